@@ -1,0 +1,15 @@
+//! The pure, synchronous, sans-IO engine: values, scopes, transactions,
+//! state with history, time views, diffs, checkpoints and the stored format.
+//! Nothing here touches storage, a clock, randomness, wasm or JS: time and ids
+//! are passed in.
+
+pub mod codec;
+pub mod diff;
+pub mod dims;
+pub mod read;
+pub mod state;
+pub mod tx;
+pub mod value;
+
+#[cfg(test)]
+mod tests;

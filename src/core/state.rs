@@ -1,0 +1,378 @@
+//! The in-memory state of one scope: interned names, per-attribute version
+//! histories, entity types, transaction metadata and checkpoints.
+//!
+//! Layout choices (measured in `BENCHMARKS.md`):
+//! - entity ids, attribute names and types are interned to `u32`;
+//! - facts live in one `BTreeMap<(entity, attribute), Hist>`; an attribute
+//!   with a single version keeps it inline (no second allocation);
+//! - every transaction remembers which `(entity, attribute)` keys it touched,
+//!   so a diff or restore costs in proportion to the writes in its range and
+//!   never scans the state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use crate::core::dims::Dims;
+use crate::core::tx::{OpRecord, TxInfo, TxRecord};
+use crate::core::value::Value;
+use crate::error::{Error, Result};
+
+pub(crate) type FactKey = (u32, u32);
+
+/// Pseudo-attribute id recorded in `touched` when an entity's type changes.
+pub(crate) const TYPE_ATTR: u32 = u32::MAX;
+
+/// Interned strings, shared between the lookup table and the id vector.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Interner {
+    names: Vec<Rc<str>>,
+    ids: HashMap<Rc<str>, u32>,
+}
+
+impl Interner {
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        let rc: Rc<str> = Rc::from(s);
+        self.names.push(rc.clone());
+        self.ids.insert(rc, id);
+        id
+    }
+
+    pub(crate) fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    pub(crate) fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map(|s| &**s).unwrap_or("")
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|s| &**s)
+    }
+}
+
+/// One version of an attribute. `value: None` is a retraction.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Version {
+    pub(crate) seq: u32,
+    /// `f64::INFINITY` when the value does not expire.
+    pub(crate) valid_until: f64,
+    pub(crate) value: Option<Value>,
+}
+
+impl Version {
+    pub(crate) fn visible_at(&self, now: f64) -> bool {
+        self.value.is_some() && now < self.valid_until
+    }
+
+    pub(crate) fn valid_until_opt(&self) -> Option<f64> {
+        self.valid_until.is_finite().then_some(self.valid_until)
+    }
+}
+
+/// The versions of one attribute, oldest first, at most one per seq.
+#[derive(Debug, Clone)]
+pub(crate) enum Hist {
+    One(Version),
+    Many(Vec<Version>),
+}
+
+impl Hist {
+    pub(crate) fn as_slice(&self) -> &[Version] {
+        match self {
+            Hist::One(v) => std::slice::from_ref(v),
+            Hist::Many(v) => v,
+        }
+    }
+
+    pub(crate) fn last(&self) -> &Version {
+        match self {
+            Hist::One(v) => v,
+            // A `Many` is never empty: it is only built from a `One` plus a push.
+            Hist::Many(v) => &v[v.len() - 1],
+        }
+    }
+
+    /// Adds a version; a second write in the same transaction replaces the first.
+    fn write(&mut self, v: Version) {
+        match self {
+            Hist::One(old) if old.seq == v.seq => *old = v,
+            Hist::One(old) => *self = Hist::Many(vec![old.clone(), v]),
+            Hist::Many(list) => match list.last_mut() {
+                Some(last) if last.seq == v.seq => *last = v,
+                _ => list.push(v),
+            },
+        }
+    }
+
+    /// The version in force at `seq` (the last one written at or before it).
+    pub(crate) fn at(&self, seq: u32) -> Option<&Version> {
+        let s = self.as_slice();
+        let n = s.partition_point(|v| v.seq <= seq);
+        n.checked_sub(1).map(|i| &s[i])
+    }
+
+    pub(crate) fn from_versions(mut v: Vec<Version>) -> Option<Hist> {
+        match v.len() {
+            0 => None,
+            1 => v.pop().map(Hist::One),
+            _ => Some(Hist::Many(v)),
+        }
+    }
+}
+
+/// Metadata of one committed transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct TxMeta {
+    pub(crate) at: f64,
+    pub(crate) cause: Box<str>,
+    pub(crate) actor: Option<Box<str>>,
+    pub(crate) note: Option<Box<str>>,
+    pub(crate) touched: Box<[FactKey]>,
+}
+
+/// A named point in a scope's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub name: String,
+    pub seq: u64,
+    pub at: f64,
+}
+
+/// The state of one scope.
+#[derive(Debug, Clone)]
+pub struct ScopeState {
+    pub(crate) dims: Dims,
+    pub(crate) names: Interner,
+    pub(crate) txs: Vec<TxMeta>,
+    pub(crate) facts: BTreeMap<FactKey, Hist>,
+    /// Entity → type versions `(seq, type id or None when cleared)`.
+    pub(crate) types: HashMap<u32, Vec<(u32, Option<u32>)>>,
+    /// Sorted by seq, then creation order.
+    pub(crate) checkpoints: Vec<Checkpoint>,
+}
+
+impl ScopeState {
+    /// An empty scope.
+    pub fn new(dims: Dims) -> Self {
+        ScopeState {
+            dims,
+            names: Interner::default(),
+            txs: Vec::new(),
+            facts: BTreeMap::new(),
+            types: HashMap::new(),
+            checkpoints: Vec::new(),
+        }
+    }
+
+    pub fn dims(&self) -> &Dims {
+        &self.dims
+    }
+
+    /// The seq of the latest transaction (0 when there is none).
+    pub fn seq(&self) -> u64 {
+        self.txs.len() as u64
+    }
+
+    /// The time of the latest transaction, if any.
+    pub fn last_at(&self) -> Option<f64> {
+        self.txs.last().map(|t| t.at)
+    }
+
+    /// Info about the transaction with this seq.
+    pub fn tx_info(&self, seq: u64) -> Option<TxInfo> {
+        let t = self.tx(seq)?;
+        Some(TxInfo { seq, at: t.at, cause: t.cause.to_string() })
+    }
+
+    pub(crate) fn tx(&self, seq: u64) -> Option<&TxMeta> {
+        (seq as usize).checked_sub(1).and_then(|i| self.txs.get(i))
+    }
+
+    /// Number of attribute keys ever written (live or not).
+    pub fn fact_keys(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// Applies a committed transaction. Its seq must be the next one.
+    pub fn apply(&mut self, rec: &TxRecord) -> Result<()> {
+        if rec.seq != self.seq() + 1 {
+            return Err(Error::invalid(format!("transaction seq {} does not follow seq {}", rec.seq, self.seq())));
+        }
+        let seq = u32::try_from(rec.seq).map_err(|_| Error::invalid("a scope holds at most 2^32-1 transactions"))?;
+        let mut touched = Vec::new();
+        for op in &rec.ops {
+            self.apply_op(seq, op, &mut touched);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        self.txs.push(TxMeta {
+            at: rec.at,
+            cause: rec.cause.as_str().into(),
+            actor: rec.actor.as_deref().map(Into::into),
+            note: rec.note.as_deref().map(Into::into),
+            touched: touched.into_boxed_slice(),
+        });
+        Ok(())
+    }
+
+    fn apply_op(&mut self, seq: u32, op: &OpRecord, touched: &mut Vec<FactKey>) {
+        match op {
+            OpRecord::Set { entity, ty, attrs, valid_until } => {
+                let e = self.names.intern(entity);
+                if let Some(t) = ty {
+                    let t = self.names.intern(t);
+                    self.write_type(e, seq, Some(t), touched);
+                }
+                let valid_until = valid_until.unwrap_or(f64::INFINITY);
+                for (name, value) in attrs {
+                    let a = self.names.intern(name);
+                    self.write((e, a), Version { seq, valid_until, value: Some(value.clone()) }, touched);
+                }
+            }
+            OpRecord::Unset { entity, attrs } => {
+                let Some(e) = self.names.get(entity) else { return };
+                for name in attrs {
+                    if let Some(a) = self.names.get(name) {
+                        self.retract((e, a), seq, touched);
+                    }
+                }
+            }
+            OpRecord::Delete { entity } => {
+                let Some(e) = self.names.get(entity) else { return };
+                let keys: Vec<FactKey> = self.facts.range((e, 0)..(e, TYPE_ATTR)).map(|(k, _)| *k).collect();
+                for key in keys {
+                    self.retract(key, seq, touched);
+                }
+                self.write_type(e, seq, None, touched);
+            }
+            OpRecord::Type { entity, ty } => {
+                let e = self.names.intern(entity);
+                let t = ty.as_deref().map(|t| self.names.intern(t));
+                self.write_type(e, seq, t, touched);
+            }
+        }
+    }
+
+    fn write(&mut self, key: FactKey, v: Version, touched: &mut Vec<FactKey>) {
+        touched.push(key);
+        match self.facts.get_mut(&key) {
+            Some(h) => h.write(v),
+            None => {
+                self.facts.insert(key, Hist::One(v));
+            }
+        }
+    }
+
+    fn retract(&mut self, key: FactKey, seq: u32, touched: &mut Vec<FactKey>) {
+        let live = self.facts.get(&key).is_some_and(|h| h.last().value.is_some());
+        if live {
+            self.write(key, Version { seq, valid_until: f64::INFINITY, value: None }, touched);
+        }
+    }
+
+    fn write_type(&mut self, e: u32, seq: u32, t: Option<u32>, touched: &mut Vec<FactKey>) {
+        let hist = self.types.entry(e).or_default();
+        let current = hist.last().and_then(|(_, t)| *t);
+        if current == t {
+            return;
+        }
+        touched.push((e, TYPE_ATTR));
+        match hist.last_mut() {
+            Some(last) if last.0 == seq => last.1 = t,
+            _ => hist.push((seq, t)),
+        }
+    }
+
+    /// The type id of an entity as of `seq`.
+    pub(crate) fn type_at(&self, e: u32, seq: u32) -> Option<u32> {
+        let hist = self.types.get(&e)?;
+        let n = hist.partition_point(|(s, _)| *s <= seq);
+        n.checked_sub(1).and_then(|i| hist[i].1)
+    }
+
+    /// Adds a checkpoint (names are unique in a scope).
+    pub fn add_checkpoint(&mut self, cp: Checkpoint) -> Result<()> {
+        if self.checkpoints.iter().any(|c| c.name == cp.name) {
+            return Err(Error::Conflict(format!("a checkpoint named {:?} already exists in this scope", cp.name)));
+        }
+        let pos = self.checkpoints.partition_point(|c| c.seq <= cp.seq);
+        self.checkpoints.insert(pos, cp);
+        Ok(())
+    }
+
+    pub fn checkpoints(&self) -> &[Checkpoint] {
+        &self.checkpoints
+    }
+
+    pub fn checkpoint(&self, name: &str) -> Option<&Checkpoint> {
+        self.checkpoints.iter().find(|c| c.name == name)
+    }
+
+    /// Resolves a point (a seq or a checkpoint name) to a seq of this scope.
+    pub fn resolve(&self, p: &Point) -> Result<u64> {
+        match p {
+            Point::Seq(s) if *s <= self.seq() => Ok(*s),
+            Point::Seq(s) => Err(Error::NotFound(format!("seq {s} is beyond the latest seq {}", self.seq()))),
+            Point::Name(n) => self
+                .checkpoint(n)
+                .map(|c| c.seq)
+                .ok_or_else(|| Error::NotFound(format!("no checkpoint named {n:?} in this scope"))),
+        }
+    }
+
+    /// A copy of this state as it was at `seq`: the prefix of the log, no checkpoints.
+    pub fn truncated(&self, seq: u64, dims: Dims) -> ScopeState {
+        let s = seq as u32;
+        let facts = self
+            .facts
+            .iter()
+            .filter_map(|(k, h)| {
+                let kept: Vec<Version> = h.as_slice().iter().filter(|v| v.seq <= s).cloned().collect();
+                Hist::from_versions(kept).map(|h| (*k, h))
+            })
+            .collect();
+        let types = self
+            .types
+            .iter()
+            .filter_map(|(e, h)| {
+                let kept: Vec<_> = h.iter().copied().filter(|(q, _)| *q <= s).collect();
+                (!kept.is_empty()).then_some((*e, kept))
+            })
+            .collect();
+        ScopeState {
+            dims,
+            names: self.names.clone(),
+            txs: self.txs[..seq as usize].to_vec(),
+            facts,
+            types,
+            checkpoints: Vec::new(),
+        }
+    }
+}
+
+/// A point in a scope's history: a seq or a checkpoint name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Point {
+    Seq(u64),
+    Name(String),
+}
+
+impl From<u64> for Point {
+    fn from(s: u64) -> Self {
+        Point::Seq(s)
+    }
+}
+
+impl From<&str> for Point {
+    fn from(s: &str) -> Self {
+        Point::Name(s.to_string())
+    }
+}

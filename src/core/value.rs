@@ -1,0 +1,250 @@
+//! JSON values as Waymark stores them.
+//!
+//! A dedicated enum instead of `serde_json::Value`: it has a compact, derived
+//! binary encoding (postcard cannot decode self-describing `serde_json::Value`),
+//! keeps object keys canonically sorted so that equality is structural (`{a,b}`
+//! equals `{b,a}`, which the diff relies on), and refuses non-finite numbers,
+//! which JSON cannot carry.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A JSON value. Objects keep their keys sorted and unique.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(Box<str>),
+    Array(Box<[Value]>),
+    Object(Box<[(Box<str>, Value)]>),
+}
+
+impl Value {
+    /// Builds an object from entries in any order. A repeated key keeps its last value.
+    pub fn object<K: Into<Box<str>>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
+        let mut v: Vec<(Box<str>, Value)> = entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        // Stable sort, then keep the last of equal keys (JS object semantics).
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Box<str>, Value)> = Vec::with_capacity(v.len());
+        for (k, val) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = val,
+                _ => out.push((k, val)),
+            }
+        }
+        Value::Object(out.into_boxed_slice())
+    }
+
+    /// Builds an array.
+    pub fn array(items: impl IntoIterator<Item = Value>) -> Value {
+        Value::Array(items.into_iter().collect())
+    }
+
+    /// Checks the invariants a stored value must hold: finite numbers, sorted
+    /// unique object keys, and a bounded nesting depth.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_at(0)
+    }
+
+    fn validate_at(&self, depth: usize) -> Result<()> {
+        const MAX_DEPTH: usize = 256;
+        if depth > MAX_DEPTH {
+            return Err(Error::invalid(format!("value nests deeper than {MAX_DEPTH} levels")));
+        }
+        match self {
+            Value::Number(n) if !n.is_finite() => {
+                Err(Error::invalid(format!("{n} is not a JSON number (NaN and infinities are not allowed)")))
+            }
+            Value::Array(items) => items.iter().try_for_each(|v| v.validate_at(depth + 1)),
+            Value::Object(entries) => {
+                if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err(Error::invalid("object keys must be unique"));
+                }
+                entries.iter().try_for_each(|(_, v)| v.validate_at(depth + 1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Looks up a key of an object value.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(entries) => entries
+                .binary_search_by(|(k, _)| (**k).cmp(key))
+                .ok()
+                .map(|i| &entries[i].1),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Writes the value as JSON text (for logs, demos and tests).
+    pub fn to_json(&self) -> String {
+        let mut s = String::new();
+        self.write_json(&mut s);
+        s
+    }
+
+    fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => {
+                if n.fract() == 0.0 && n.abs() < 1e15 {
+                    let _ = write!(out, "{}", *n as i64);
+                } else {
+                    let _ = write!(out, "{n}");
+                }
+            }
+            Value::String(s) => write_json_str(s, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+            Value::Object(entries) => {
+                out.push('{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_str(k, out);
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn write_json_str(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+impl From<f64> for Value {
+    fn from(n: f64) -> Self {
+        Value::Number(n)
+    }
+}
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Value::Number(n as f64)
+    }
+}
+impl From<i32> for Value {
+    fn from(n: i32) -> Self {
+        Value::Number(n as f64)
+    }
+}
+impl From<u32> for Value {
+    fn from(n: u32) -> Self {
+        Value::Number(n as f64)
+    }
+}
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.into())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s.into_boxed_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_canonical() {
+        let a = Value::object([("b", Value::from(1)), ("a", Value::from(2))]);
+        let b = Value::object([("a", Value::from(2)), ("b", Value::from(1))]);
+        assert_eq!(a, b);
+        assert_eq!(a.to_json(), r#"{"a":2,"b":1}"#);
+        assert!(a.validate().is_ok());
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last() {
+        let v = Value::object([("k", Value::from(1)), ("k", Value::from(2))]);
+        assert_eq!(v.get("k"), Some(&Value::from(2)));
+    }
+
+    #[test]
+    fn non_finite_numbers_are_invalid() {
+        assert!(Value::Number(f64::NAN).validate().is_err());
+        assert!(Value::array([Value::Number(f64::INFINITY)]).validate().is_err());
+        assert!(Value::Number(-0.0).validate().is_ok());
+    }
+
+    #[test]
+    fn unsorted_objects_are_invalid() {
+        let v = Value::Object(vec![("b".into(), Value::Null), ("a".into(), Value::Null)].into());
+        assert_eq!(v.validate().unwrap_err().code().as_str(), "INVALID_INPUT");
+    }
+
+    #[test]
+    fn deep_nesting_is_invalid_not_a_stack_overflow() {
+        let mut v = Value::Null;
+        for _ in 0..300 {
+            v = Value::array([v]);
+        }
+        assert!(v.validate().is_err());
+    }
+
+    #[test]
+    fn json_text_escapes() {
+        assert_eq!(Value::from("a\"b\n").to_json(), r#""a\"b\n""#);
+        assert_eq!(Value::from(1.5).to_json(), "1.5");
+    }
+}

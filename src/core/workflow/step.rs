@@ -1,0 +1,656 @@
+//! The built-in step state machine, as pure decision functions.
+//!
+//! Each function reads a [`StepRecord`] (never mutating it) and returns the new
+//! record plus the ordered [`Transition`]s that lead to it. The caller persists
+//! both *before* it runs the step's function or returns its result, then acts on
+//! the decision. States: `pending → in_progress → (review) → completed | failed`,
+//! `failed → pending` while attempts remain, `completed → pending` once expired.
+//!
+//! Conventions, shared by every function here:
+//! * [`Transition::attempt`] is the record's `attempts` *after* the transition:
+//!   `pending → in_progress` carries the attempt it starts, and a `completed → pending`
+//!   or exhausted `failed → pending` that begins a new series carries 0.
+//! * `error` keeps the last failure until the step completes; a new attempt does
+//!   not clear it (so `stepState` still explains why a retry is running).
+//! * The lease (`lease_holder`, `lease_until`) is held from the start of an attempt
+//!   through its review, and dropped when the attempt completes, fails or is rejected.
+
+use serde::{Deserialize, Serialize};
+
+use super::retry::RetryPolicy;
+use super::StepState;
+use crate::core::value::Value;
+use crate::error::{Error, Result};
+
+/// The error recorded when a lapsed lease is counted as a failed attempt.
+pub const LEASE_EXPIRED: &str = "lease expired";
+/// The error recorded when a review still rejects once attempts run out.
+pub const REVIEW_REJECTED: &str = "review rejected";
+
+/// Everything known about one step of a run (`run.stepState(name)`, plus the lease).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step's name, unique within its run.
+    pub name: String,
+    /// Where the step is in its lifecycle.
+    pub state: StepState,
+    /// Attempts used in the current series (1 while the first attempt runs).
+    pub attempts: u32,
+    /// The result: completed (memoized) or awaiting review.
+    pub result: Option<Value>,
+    /// The last failure's message, kept until the step completes.
+    pub error: Option<String>,
+    /// Completion time + `ttlMs`; the result is fresh while `now < valid_until`.
+    pub valid_until: Option<f64>,
+    /// When the current (or last) attempt started.
+    pub started_at: Option<f64>,
+    /// When the last attempt ended (completed, failed or rejected).
+    pub ended_at: Option<f64>,
+    /// Who runs the current attempt.
+    pub lease_holder: Option<String>,
+    /// The lease is live while `now < lease_until`.
+    pub lease_until: Option<f64>,
+}
+
+impl StepRecord {
+    /// A step never run: `pending`, no attempts.
+    pub fn new(name: impl Into<String>) -> Self {
+        StepRecord {
+            name: name.into(),
+            state: StepState::Pending,
+            attempts: 0,
+            result: None,
+            error: None,
+            valid_until: None,
+            started_at: None,
+            ended_at: None,
+            lease_holder: None,
+            lease_until: None,
+        }
+    }
+
+    /// Completed and not expired at `now`: its result is returned without running.
+    pub fn is_fresh(&self, now: f64) -> bool {
+        self.state == StepState::Completed && self.valid_until.is_none_or(|until| now < until)
+    }
+
+    /// Whether an attempt's lease is live at `now`. A missing `lease_until` counts as lapsed.
+    pub fn lease_is_live(&self, now: f64) -> bool {
+        matches!(self.state, StepState::InProgress | StepState::Review)
+            && self.lease_until.is_some_and(|until| now < until)
+    }
+}
+
+/// One entry of a run's audit log (`run.transitions()`, without its `cause`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The step's name.
+    pub step: String,
+    /// State before.
+    pub from: StepState,
+    /// State after.
+    pub to: StepState,
+    /// When it happened (ms since the epoch).
+    pub at: f64,
+    /// The step's `attempts` after this transition.
+    pub attempt: u32,
+}
+
+/// A new record and the transitions, in order, that lead to it from the input
+/// (never empty: every decision that returns one changes the state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The step after the transitions.
+    pub record: StepRecord,
+    /// What to append to the audit log, oldest first.
+    pub transitions: Vec<Transition>,
+}
+
+impl Outcome {
+    fn from(rec: &StepRecord) -> Self {
+        Outcome {
+            record: rec.clone(),
+            transitions: Vec::new(),
+        }
+    }
+
+    /// Moves to `to`, logging the transition with the record's current `attempts`.
+    fn enter(&mut self, to: StepState, at: f64) {
+        let r = &mut self.record;
+        debug_assert!(r.state.can_go(to), "{} -> {} is not a step transition", r.state, to);
+        self.transitions.push(Transition {
+            step: r.name.clone(),
+            from: r.state,
+            to,
+            at,
+            attempt: r.attempts,
+        });
+        r.state = to;
+    }
+
+    /// `pending → in_progress` for the next attempt, under a fresh lease.
+    fn start_attempt(&mut self, now: f64, holder: &str, lease_ms: f64) {
+        let r = &mut self.record;
+        r.attempts = r.attempts.saturating_add(1);
+        r.started_at = Some(now);
+        r.ended_at = None;
+        r.lease_holder = Some(holder.to_owned());
+        r.lease_until = Some(now + lease_ms);
+        self.enter(StepState::InProgress, now);
+    }
+
+    /// Ends the attempt: drops the lease and any unreviewed result.
+    fn end_attempt(&mut self, now: f64) {
+        let r = &mut self.record;
+        r.ended_at = Some(now);
+        r.lease_holder = None;
+        r.lease_until = None;
+        r.result = None;
+    }
+
+    fn complete(mut self, now: f64, result: Value, ttl_ms: Option<f64>) -> Self {
+        self.end_attempt(now);
+        let r = &mut self.record;
+        r.result = Some(result);
+        r.error = None;
+        r.valid_until = ttl_ms.map(|ttl| now + ttl);
+        self.enter(StepState::Completed, now);
+        self
+    }
+}
+
+/// What [`begin`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begin {
+    /// A completed, unexpired result: return it, run nothing, persist nothing.
+    /// (A completed record without a result yields `null`.)
+    Memoized(Value),
+    /// Persist, then run the step's function (the record is `in_progress`).
+    Start(Outcome),
+    /// A lapsed lease used up the last attempt: persist (the record is `failed`,
+    /// error "lease expired"), then report the failure without running.
+    Exhausted(Outcome),
+}
+
+/// What [`fail`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failed {
+    /// The `failed` record and its transition.
+    pub outcome: Outcome,
+    /// `Some(delay_ms)`: wait, then call [`begin`] again. `None`: give up.
+    pub retry_after: Option<f64>,
+}
+
+/// What [`review_reject`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewRejected {
+    /// `pending` (attempts remain) or `failed` (error "review rejected").
+    pub outcome: Outcome,
+    /// `Some(delay_ms)` when `pending`: wait, then call [`begin`]. `None` when
+    /// `failed`: the caller rejects with `REJECTED`.
+    pub retry: Option<f64>,
+}
+
+fn refuse(rec: &StepRecord, to: StepState, action: &str) -> Error {
+    Error::InvalidTransition(format!(
+        "step {:?}: cannot go from {} to {} ({action})",
+        rec.name, rec.state, to
+    ))
+}
+
+fn check_time(what: &str, ms: f64) -> Result<()> {
+    if ms.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{what} must be a finite number of milliseconds, got {ms}"
+        )))
+    }
+}
+
+fn check_ttl(ttl_ms: Option<f64>) -> Result<()> {
+    match ttl_ms {
+        Some(ttl) if !ttl.is_finite() || ttl < 0.0 => {
+            Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {ttl}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// False only while a completed, unexpired result exists (`run.shouldRun(name)`).
+pub fn should_run(rec: &StepRecord, now: f64) -> bool {
+    !rec.is_fresh(now)
+}
+
+/// Decides what a `step` call does with the step in `rec`, for `holder`, at `now`.
+///
+/// * `completed` and fresh: [`Begin::Memoized`].
+/// * `completed` and expired (`now >= valid_until`): `completed → pending →
+///   in_progress`, a new series (`attempts` 1, old result dropped).
+/// * `pending`: `pending → in_progress`. If the current `policy` leaves no attempt
+///   (e.g. `max` lowered between calls), the series restarts at attempt 1.
+/// * `failed`: `failed → pending → in_progress`, attempt + 1 while attempts remain.
+///   With attempts exhausted, a new call is a manual retry: a new series, attempt 1.
+/// * `in_progress` or `review` under a live lease (`now < lease_until`): `CONFLICT`,
+///   whoever holds it — also the same `holder`, so that two concurrent calls in
+///   one process never run the step twice.
+/// * `in_progress` or `review` with a lapsed lease: the attempt counts as failed
+///   (`→ failed`, error "lease expired"), then `failed → pending → in_progress` if
+///   attempts remain, else [`Begin::Exhausted`].
+///
+/// `INVALID_INPUT` for a non-finite `now`, a `lease_ms` that is not finite and
+/// positive, or an invalid policy.
+pub fn begin(rec: &StepRecord, now: f64, holder: &str, lease_ms: f64, policy: &RetryPolicy) -> Result<Begin> {
+    check_time("now", now)?;
+    if !lease_ms.is_finite() || lease_ms <= 0.0 {
+        return Err(Error::invalid(format!(
+            "leaseMs must be a finite number > 0, got {lease_ms}"
+        )));
+    }
+    policy.validate()?;
+
+    let mut o = Outcome::from(rec);
+    match rec.state {
+        StepState::Completed => {
+            if rec.is_fresh(now) {
+                return Ok(Begin::Memoized(rec.result.clone().unwrap_or(Value::Null)));
+            }
+            let r = &mut o.record;
+            r.attempts = 0;
+            r.result = None;
+            r.valid_until = None;
+            o.enter(StepState::Pending, now);
+        }
+        StepState::Pending => {
+            if !policy.attempts_remain(rec.attempts) {
+                o.record.attempts = 0;
+            }
+        }
+        StepState::Failed => {
+            if !policy.attempts_remain(rec.attempts) {
+                o.record.attempts = 0;
+            }
+            o.enter(StepState::Pending, now);
+        }
+        StepState::InProgress | StepState::Review => {
+            if rec.lease_is_live(now) {
+                let holder = rec.lease_holder.as_deref().unwrap_or("an unknown holder");
+                let until = rec.lease_until.unwrap_or(now);
+                return Err(Error::Conflict(format!(
+                    "step {:?} is {} under a live lease held by {holder:?} until {until}",
+                    rec.name, rec.state
+                )));
+            }
+            o.end_attempt(now);
+            o.record.error = Some(LEASE_EXPIRED.to_owned());
+            o.enter(StepState::Failed, now);
+            if !policy.attempts_remain(o.record.attempts) {
+                return Ok(Begin::Exhausted(o));
+            }
+            o.enter(StepState::Pending, now);
+        }
+    }
+    o.start_attempt(now, holder, lease_ms);
+    Ok(Begin::Start(o))
+}
+
+/// The step's function returned `result`: `in_progress → review` when the step has
+/// a review (the result waits there, the lease is kept and `ttl_ms` is unused:
+/// pass it to [`review_accept`]), else `in_progress → completed` with
+/// `valid_until = now + ttl_ms`.
+pub fn succeed(rec: &StepRecord, now: f64, result: Value, has_review: bool, ttl_ms: Option<f64>) -> Result<Outcome> {
+    check_time("now", now)?;
+    check_ttl(ttl_ms)?;
+    let to = if has_review {
+        StepState::Review
+    } else {
+        StepState::Completed
+    };
+    if rec.state != StepState::InProgress {
+        return Err(refuse(rec, to, "the step's function returned"));
+    }
+    let mut o = Outcome::from(rec);
+    if has_review {
+        o.record.result = Some(result);
+        o.enter(StepState::Review, now);
+        Ok(o)
+    } else {
+        Ok(o.complete(now, result, ttl_ms))
+    }
+}
+
+/// The review accepted `result`: `review → completed`, `valid_until = now + ttl_ms`.
+pub fn review_accept(rec: &StepRecord, now: f64, result: Value, ttl_ms: Option<f64>) -> Result<Outcome> {
+    check_time("now", now)?;
+    check_ttl(ttl_ms)?;
+    if rec.state != StepState::Review {
+        return Err(refuse(rec, StepState::Completed, "review accepted"));
+    }
+    Ok(Outcome::from(rec).complete(now, result, ttl_ms))
+}
+
+/// The review rejected the result, using up the attempt: `review → pending` with a
+/// retry delay while attempts remain, else `review → failed` (error "review
+/// rejected"), after which the caller rejects with `REJECTED`.
+pub fn review_reject(rec: &StepRecord, now: f64, policy: &RetryPolicy) -> Result<ReviewRejected> {
+    check_time("now", now)?;
+    policy.validate()?;
+    let remain = policy.attempts_remain(rec.attempts);
+    let to = if remain { StepState::Pending } else { StepState::Failed };
+    if rec.state != StepState::Review {
+        return Err(refuse(rec, to, "review rejected"));
+    }
+    let mut o = Outcome::from(rec);
+    o.end_attempt(now);
+    if !remain {
+        o.record.error = Some(REVIEW_REJECTED.to_owned());
+    }
+    o.enter(to, now);
+    Ok(ReviewRejected {
+        outcome: o,
+        retry: remain.then(|| policy.delay_after(rec.attempts)),
+    })
+}
+
+/// The attempt failed with `error` (the step's function threw, or its review did):
+/// `in_progress | review → failed`. `retry_after` is the policy's delay when
+/// `retryable` and attempts remain; the caller then waits and calls [`begin`],
+/// which goes `failed → pending → in_progress`. A non-retryable failure leaves the
+/// remaining attempts for a later `step` call.
+pub fn fail(rec: &StepRecord, now: f64, error: String, retryable: bool, policy: &RetryPolicy) -> Result<Failed> {
+    check_time("now", now)?;
+    policy.validate()?;
+    if !matches!(rec.state, StepState::InProgress | StepState::Review) {
+        return Err(refuse(rec, StepState::Failed, "the attempt failed"));
+    }
+    let mut o = Outcome::from(rec);
+    o.end_attempt(now);
+    o.record.error = Some(error);
+    o.enter(StepState::Failed, now);
+    let again = retryable && policy.attempts_remain(rec.attempts);
+    Ok(Failed {
+        outcome: o,
+        retry_after: again.then(|| policy.delay_after(rec.attempts)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::workflow::retry::Backoff;
+    use StepState::*;
+
+    const LEASE: f64 = 30_000.0;
+
+    fn policy(max: u32) -> RetryPolicy {
+        RetryPolicy {
+            max,
+            backoff: Backoff::Exponential,
+            delay_ms: 500.0,
+        }
+    }
+
+    fn started(rec: Begin) -> Outcome {
+        match rec {
+            Begin::Start(o) => o,
+            other => panic!("expected Start, got {other:?}"),
+        }
+    }
+
+    fn path(o: &Outcome) -> Vec<(StepState, StepState, u32)> {
+        o.transitions.iter().map(|t| (t.from, t.to, t.attempt)).collect()
+    }
+
+    /// A running first attempt held by "a" from t=0.
+    fn running(max: u32) -> StepRecord {
+        started(begin(&StepRecord::new("search"), 0.0, "a", LEASE, &policy(max)).expect("begin")).record
+    }
+
+    /// A record in `state`, reached through the public functions.
+    fn in_state(state: StepState) -> StepRecord {
+        let p = policy(3);
+        let r = running(3);
+        match state {
+            Pending => StepRecord::new("search"),
+            InProgress => r,
+            Review => succeed(&r, 1.0, Value::from(1), true, None).expect("review").record,
+            Completed => succeed(&r, 1.0, Value::from(1), false, None).expect("done").record,
+            Failed => fail(&r, 1.0, "boom".into(), true, &p).expect("fail").outcome.record,
+        }
+    }
+
+    #[test]
+    fn first_begin_starts_attempt_one_under_a_lease() {
+        let rec = StepRecord::new("search");
+        let o = started(begin(&rec, 100.0, "a", LEASE, &policy(1)).expect("begin"));
+        assert_eq!(path(&o), [(Pending, InProgress, 1)]);
+        let r = &o.record;
+        assert_eq!((r.state, r.attempts, r.started_at), (InProgress, 1, Some(100.0)));
+        assert_eq!(
+            (r.lease_holder.as_deref(), r.lease_until),
+            (Some("a"), Some(100.0 + LEASE))
+        );
+        assert!(should_run(&rec, 100.0));
+    }
+
+    #[test]
+    fn completed_result_is_memoized_until_exactly_valid_until() {
+        let o = succeed(&running(1), 1_000.0, Value::from("hits"), false, Some(500.0)).expect("succeed");
+        assert_eq!(path(&o), [(InProgress, Completed, 1)]);
+        let done = o.record;
+        assert_eq!(
+            (done.valid_until, done.ended_at, done.lease_until),
+            (Some(1_500.0), Some(1_000.0), None)
+        );
+        assert_eq!(
+            begin(&done, 1_499.0, "b", LEASE, &policy(1)),
+            Ok(Begin::Memoized(Value::from("hits")))
+        );
+        assert!(!should_run(&done, 1_499.0));
+        // At validUntil the result is expired: a new series, attempts from 1.
+        assert!(should_run(&done, 1_500.0));
+        let again = started(begin(&done, 1_500.0, "b", LEASE, &policy(1)).expect("begin"));
+        assert_eq!(path(&again), [(Completed, Pending, 0), (Pending, InProgress, 1)]);
+        assert_eq!((again.record.result.as_ref(), again.record.valid_until), (None, None));
+    }
+
+    #[test]
+    fn without_ttl_a_result_never_expires() {
+        let done = succeed(&running(1), 1.0, Value::Null, false, None)
+            .expect("succeed")
+            .record;
+        assert!(matches!(
+            begin(&done, f64::MAX, "b", LEASE, &policy(1)),
+            Ok(Begin::Memoized(Value::Null))
+        ));
+    }
+
+    #[test]
+    fn review_then_accept() {
+        let o = succeed(&running(1), 5.0, Value::from(1), true, Some(10.0)).expect("succeed");
+        assert_eq!(path(&o), [(InProgress, Review, 1)]);
+        assert_eq!(
+            (o.record.result.clone(), o.record.lease_holder.as_deref()),
+            (Some(Value::from(1)), Some("a"))
+        );
+        let done = review_accept(&o.record, 6.0, Value::from(1), Some(10.0)).expect("accept");
+        assert_eq!(path(&done), [(Review, Completed, 1)]);
+        assert_eq!(
+            (done.record.valid_until, done.record.lease_holder.clone()),
+            (Some(16.0), None)
+        );
+    }
+
+    #[test]
+    fn review_rejection_uses_up_attempts_and_ends_failed() {
+        let p = policy(2);
+        let review = succeed(&running(2), 1.0, Value::from(0), true, None)
+            .expect("succeed")
+            .record;
+        let rej = review_reject(&review, 2.0, &p).expect("reject");
+        assert_eq!(
+            (path(&rej.outcome), rej.retry),
+            (vec![(Review, Pending, 1)], Some(500.0))
+        );
+        assert_eq!(rej.outcome.record.result, None);
+        let second = started(begin(&rej.outcome.record, 3.0, "a", LEASE, &p).expect("begin"));
+        assert_eq!(path(&second), [(Pending, InProgress, 2)]);
+        let review = succeed(&second.record, 4.0, Value::from(0), true, None)
+            .expect("succeed")
+            .record;
+        let last = review_reject(&review, 5.0, &p).expect("reject");
+        assert_eq!((path(&last.outcome), last.retry), (vec![(Review, Failed, 2)], None));
+        assert_eq!(last.outcome.record.error.as_deref(), Some(REVIEW_REJECTED));
+    }
+
+    #[test]
+    fn failures_retry_with_backoff_then_exhaust() {
+        let p = policy(3);
+        let mut rec = running(3);
+        for (attempt, delay) in [(1, Some(500.0)), (2, Some(1_000.0)), (3, None)] {
+            let f = fail(&rec, 10.0, format!("boom {attempt}"), true, &p).expect("fail");
+            assert_eq!(
+                (path(&f.outcome), f.retry_after),
+                (vec![(InProgress, Failed, attempt)], delay)
+            );
+            rec = f.outcome.record;
+            assert_eq!(
+                (rec.error.clone(), rec.lease_holder.clone()),
+                (Some(format!("boom {attempt}")), None)
+            );
+            if delay.is_some() {
+                let o = started(begin(&rec, 20.0, "a", LEASE, &p).expect("begin"));
+                assert_eq!(
+                    path(&o),
+                    [(Failed, Pending, attempt), (Pending, InProgress, attempt + 1)]
+                );
+                assert_eq!(o.record.error, Some(format!("boom {attempt}")), "kept until success");
+                rec = o.record;
+            }
+        }
+        // A fresh call after exhaustion is a manual retry: a new series.
+        let o = started(begin(&rec, 30.0, "a", LEASE, &p).expect("begin"));
+        assert_eq!(path(&o), [(Failed, Pending, 0), (Pending, InProgress, 1)]);
+    }
+
+    #[test]
+    fn non_retryable_failure_does_not_ask_for_a_retry() {
+        let f = fail(&running(3), 1.0, "fatal".into(), false, &policy(3)).expect("fail");
+        assert_eq!(f.retry_after, None);
+        let o = started(begin(&f.outcome.record, 2.0, "a", LEASE, &policy(3)).expect("begin"));
+        assert_eq!(o.record.attempts, 2, "a later call continues the series");
+    }
+
+    #[test]
+    fn a_live_lease_is_a_conflict_for_anyone() {
+        let rec = running(3);
+        for holder in ["b", "a"] {
+            let err = begin(&rec, LEASE - 1.0, holder, LEASE, &policy(3)).expect_err("conflict");
+            assert_eq!(err.code().as_str(), "CONFLICT");
+            assert!(
+                err.to_string().contains("\"search\"") && err.to_string().contains("\"a\""),
+                "{err}"
+            );
+        }
+        let review = in_state(Review);
+        let err = begin(&review, 2.0, "b", LEASE, &policy(3)).expect_err("conflict");
+        assert_eq!(err.code().as_str(), "CONFLICT");
+    }
+
+    #[test]
+    fn a_lapsed_lease_counts_a_failed_attempt() {
+        for rec in [running(3), in_state(Review)] {
+            let from = rec.state;
+            let o = started(begin(&rec, LEASE, "b", LEASE, &policy(3)).expect("begin"));
+            assert_eq!(
+                path(&o),
+                [(from, Failed, 1), (Failed, Pending, 1), (Pending, InProgress, 2)]
+            );
+            let r = &o.record;
+            assert_eq!(
+                (r.error.as_deref(), r.lease_holder.as_deref(), r.result.as_ref()),
+                (Some(LEASE_EXPIRED), Some("b"), None)
+            );
+        }
+    }
+
+    #[test]
+    fn a_lapsed_lease_on_the_last_attempt_is_exhausted() {
+        let out = begin(&running(1), LEASE + 5.0, "b", LEASE, &policy(1)).expect("begin");
+        let Begin::Exhausted(o) = out else {
+            panic!("expected Exhausted, got {out:?}")
+        };
+        assert_eq!(path(&o), [(InProgress, Failed, 1)]);
+        assert_eq!(
+            (o.record.error.as_deref(), o.record.ended_at),
+            (Some(LEASE_EXPIRED), Some(LEASE + 5.0))
+        );
+    }
+
+    #[test]
+    fn wrong_source_states_are_invalid_transitions() {
+        let p = policy(3);
+        type Op = fn(&StepRecord, &RetryPolicy) -> Result<Outcome>;
+        let ops: [(&str, Op, &[StepState]); 5] = [
+            (
+                "succeed",
+                |r, _| succeed(r, LEASE, Value::Null, false, None),
+                &[InProgress],
+            ),
+            (
+                "succeed+review",
+                |r, _| succeed(r, LEASE, Value::Null, true, None),
+                &[InProgress],
+            ),
+            ("accept", |r, _| review_accept(r, LEASE, Value::Null, None), &[Review]),
+            (
+                "reject",
+                |r, p| review_reject(r, LEASE, p).map(|x| x.outcome),
+                &[Review],
+            ),
+            (
+                "fail",
+                |r, p| fail(r, LEASE, "x".into(), true, p).map(|x| x.outcome),
+                &[InProgress, Review],
+            ),
+        ];
+        for (name, op, allowed) in ops {
+            for state in StepState::ALL {
+                let rec = in_state(state);
+                match op(&rec, &p) {
+                    Ok(_) => assert!(allowed.contains(&state), "{name} from {state} should be refused"),
+                    Err(e) => {
+                        assert!(!allowed.contains(&state), "{name} from {state}: {e}");
+                        assert_eq!(e.code().as_str(), "INVALID_TRANSITION");
+                        let msg = e.to_string();
+                        assert!(msg.contains(&format!("cannot go from {state} to ")), "{msg}");
+                    }
+                }
+            }
+        }
+        // `begin` accepts every state once no live lease is in the way.
+        for state in StepState::ALL {
+            assert!(
+                begin(&in_state(state), 1e12, "z", LEASE, &p).is_ok(),
+                "begin from {state}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_invalid_input() {
+        let rec = running(1);
+        let bad = [
+            begin(&rec, f64::NAN, "a", LEASE, &policy(1)).map(|_| ()),
+            begin(&rec, 0.0, "a", 0.0, &policy(1)).map(|_| ()),
+            begin(&rec, 0.0, "a", f64::INFINITY, &policy(1)).map(|_| ()),
+            begin(&rec, 0.0, "a", LEASE, &policy(0)).map(|_| ()),
+            succeed(&rec, 0.0, Value::Null, false, Some(-1.0)).map(|_| ()),
+            succeed(&rec, 0.0, Value::Null, false, Some(f64::NAN)).map(|_| ()),
+            fail(&rec, 0.0, "x".into(), true, &policy(0)).map(|_| ()),
+        ];
+        for r in bad {
+            assert_eq!(r.expect_err("invalid").code().as_str(), "INVALID_INPUT");
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! A handle on one loaded scope: transactions, reads, history, checkpoints,
+//! diff, restore and fork.
+
+use std::rc::Rc;
+
+use crate::core::codec;
+use crate::core::diff::Change;
+use crate::core::dims::Dims;
+use crate::core::read::{AsOf, Entity, FactVersion, Query, View};
+use crate::core::state::{Checkpoint, Point, ScopeState};
+use crate::core::tx::{resolve_ops, validate_provenance, Op, OpRecord, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
+use crate::core::value::Value;
+use crate::error::{Error, Result};
+use crate::storage::{keys, Storage};
+
+use super::load::{apply_tail, encode_header, fetch_tail, load_checkpoints};
+use super::{ScopeCell, SnapStats, Store};
+
+/// How many times a writer re-reads the log after losing a seq claim.
+const MAX_CLAIMS: usize = 64;
+
+/// A handle on a scope. Cheap to clone; every handle on the same dimensions
+/// of one store shares the loaded state.
+pub struct Scope<S: Storage> {
+    store: Store<S>,
+    cell: Rc<ScopeCell>,
+}
+
+impl<S: Storage> Clone for Scope<S> {
+    fn clone(&self) -> Self {
+        Scope { store: self.store.clone(), cell: self.cell.clone() }
+    }
+}
+
+impl<S: Storage> Scope<S> {
+    pub(crate) fn new(store: Store<S>, cell: Rc<ScopeCell>) -> Self {
+        Scope { store, cell }
+    }
+
+    pub fn store(&self) -> &Store<S> {
+        &self.store
+    }
+
+    /// The scope's dimensions.
+    pub fn dims(&self) -> Dims {
+        self.cell.state.borrow().dims().clone()
+    }
+
+    /// The latest seq (0 before the first transaction).
+    pub fn seq(&self) -> u64 {
+        self.cell.state.borrow().seq()
+    }
+
+    /// Runs `f` on the loaded state (no borrow escapes; never across an await).
+    pub fn with_state<R>(&self, f: impl FnOnce(&ScopeState) -> R) -> R {
+        f(&self.cell.state.borrow())
+    }
+
+    fn read<R>(&self, f: impl FnOnce(View<'_>) -> R) -> R {
+        let now = self.store.now();
+        let st = self.cell.state.borrow();
+        f(st.current(now))
+    }
+
+    // ---- writing ------------------------------------------------------------
+
+    /// Commits a transaction atomically: when this returns `Ok` it is in
+    /// storage; on `Err` nothing of it is visible, now or after a reopen.
+    pub async fn transact(&self, ops: Vec<Op>, prov: Provenance) -> Result<TxInfo> {
+        self.store.check_open()?;
+        validate_provenance(&prov)?;
+        // Validate once up front so bad input fails before any IO.
+        resolve_ops(ops.clone(), 0.0)?;
+        self.commit(prov, move |_, at| resolve_ops(ops.clone(), at)).await
+    }
+
+    /// Sets attributes of one entity (a one-op transaction).
+    pub async fn set(
+        &self,
+        entity: &str,
+        attrs: Vec<(String, Value)>,
+        prov: Provenance,
+        ty: Option<String>,
+        expiry: Option<crate::core::tx::Expiry>,
+    ) -> Result<TxInfo> {
+        self.transact(vec![Op::Set { entity: entity.to_string(), ty, attrs, expiry }], prov).await
+    }
+
+    /// The commit path shared by transact and restore: `build` makes the ops
+    /// from the state (re-run after a lost seq claim) and the tx time.
+    async fn commit(
+        &self,
+        prov: Provenance,
+        build: impl Fn(&ScopeState, f64) -> Result<Vec<OpRecord>>,
+    ) -> Result<TxInfo> {
+        let _guard = self.cell.write.lock().await;
+        self.store.check_open()?;
+        let storage = &self.store.inner.storage;
+        let now = self.store.now();
+        if !now.is_finite() {
+            return Err(Error::invalid("the clock returned a non-finite time"));
+        }
+        for _ in 0..MAX_CLAIMS {
+            let rec = {
+                let st = self.cell.state.borrow();
+                // Times never go backwards within a scope, so as-of by time is a prefix.
+                let at = st.last_at().map_or(now, |last| now.max(last));
+                TxRecord {
+                    seq: st.seq() + 1,
+                    at,
+                    cause: prov.cause.clone(),
+                    actor: prov.actor.clone(),
+                    note: prov.note.clone(),
+                    ops: build(&st, at)?,
+                }
+            };
+            let bytes = codec::encode_tx(&rec);
+            if bytes.len() > MAX_TX_BYTES {
+                return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
+            }
+            if rec.seq == 1 {
+                storage.put(&keys::scope_header(&self.cell.key), encode_header(&self.dims())).await?;
+            }
+            let len = bytes.len();
+            if storage.put_if_absent(&keys::log(&self.cell.key, rec.seq), bytes).await? {
+                self.cell.state.borrow_mut().apply(&rec)?;
+                let mut snap = self.cell.snap.get();
+                snap.tail_bytes += len;
+                self.cell.snap.set(snap);
+                self.maybe_snapshot().await;
+                return Ok(rec.info());
+            }
+            self.catch_up_locked().await?;
+        }
+        Err(Error::Conflict(format!("could not claim a seq after {MAX_CLAIMS} attempts: too many concurrent writers")))
+    }
+
+    /// Reads records other writers committed and applies them. Caller holds the write lock.
+    async fn catch_up_locked(&self) -> Result<usize> {
+        let storage = &self.store.inner.storage;
+        let from = self.seq();
+        let tail = fetch_tail(storage, &self.cell.key, from).await?;
+        let bytes = apply_tail(&mut self.cell.state.borrow_mut(), tail)?;
+        let mut snap = self.cell.snap.get();
+        snap.tail_bytes += bytes;
+        self.cell.snap.set(snap);
+        Ok(bytes)
+    }
+
+    /// Catches up with transactions and checkpoints written by other writers
+    /// sharing the storage. Returns the latest seq.
+    pub async fn refresh(&self) -> Result<u64> {
+        self.store.check_open()?;
+        let _guard = self.cell.write.lock().await;
+        self.catch_up_locked().await?;
+        let mut st = self.cell.state.borrow().clone();
+        load_checkpoints(&self.store.inner.storage, &self.cell.key, &mut st).await?;
+        let seq = st.seq();
+        *self.cell.state.borrow_mut() = st;
+        Ok(seq)
+    }
+
+    /// Writes a snapshot when the log tail has grown enough. A failed snapshot
+    /// is not an error: the log is complete and the next commit tries again.
+    async fn maybe_snapshot(&self) {
+        let opts = &self.store.inner.opts;
+        let snap = self.cell.snap.get();
+        let threshold = (snap.base_bytes as f64 * opts.snapshot_factor).max(opts.snapshot_min_bytes as f64);
+        if (snap.tail_bytes as f64) < threshold {
+            return;
+        }
+        let (seq, bytes) = {
+            let st = self.cell.state.borrow();
+            (st.seq(), codec::encode_snapshot(&st))
+        };
+        let storage = &self.store.inner.storage;
+        let len = bytes.len();
+        if storage.put(&keys::snapshot(&self.cell.key, seq), bytes).await.is_ok() {
+            if snap.base_seq > 0 && snap.base_seq != seq {
+                let _ = storage.delete(&keys::snapshot(&self.cell.key, snap.base_seq)).await;
+            }
+            self.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
+        }
+    }
+
+    // ---- current state -------------------------------------------------------
+
+    pub fn entity(&self, id: &str) -> Option<Entity> {
+        self.read(|v| v.entity(id))
+    }
+
+    pub fn value(&self, entity: &str, attr: &str) -> Option<Value> {
+        self.read(|v| v.value(entity, attr))
+    }
+
+    pub fn find(&self, q: &Query) -> Vec<Entity> {
+        self.read(|v| v.find(q))
+    }
+
+    pub fn entities(&self) -> Vec<Entity> {
+        self.read(|v| v.entities())
+    }
+
+    // ---- time, history, provenance -----------------------------------------
+
+    /// A read-only view of the past, pinned at creation.
+    pub fn as_of(&self, when: AsOf) -> Result<ScopeView> {
+        let st = self.cell.state.borrow();
+        let v = st.as_of(when)?;
+        Ok(ScopeView { cell: self.cell.clone(), seq: v.seq(), now: v.now() })
+    }
+
+    pub fn history(&self, entity: &str, attr: &str) -> Vec<FactVersion> {
+        self.cell.state.borrow().history(entity, attr)
+    }
+
+    pub fn why(&self, entity: &str, attr: &str) -> Option<FactVersion> {
+        self.read(|v| v.why(entity, attr))
+    }
+
+    pub fn expiring(&self, within_ms: f64) -> Vec<FactVersion> {
+        let now = self.store.now();
+        self.cell.state.borrow().expiring(now, within_ms)
+    }
+
+    // ---- checkpoints, diff, restore, fork -----------------------------------
+
+    /// Names the current seq. A second checkpoint with the same name is `CONFLICT`.
+    pub async fn checkpoint(&self, name: &str) -> Result<Checkpoint> {
+        self.store.check_open()?;
+        let key = keys::checkpoint(&self.cell.key, name)?;
+        let _guard = self.cell.write.lock().await;
+        if self.cell.state.borrow().checkpoint(name).is_some() {
+            return Err(Error::Conflict(format!("a checkpoint named {name:?} already exists in this scope")));
+        }
+        let cp = Checkpoint { name: name.to_string(), seq: self.seq(), at: self.store.now() };
+        if !self.store.inner.storage.put_if_absent(&key, codec::encode_checkpoint(&cp)).await? {
+            return Err(Error::Conflict(format!("a checkpoint named {name:?} already exists in this scope")));
+        }
+        self.cell.state.borrow_mut().add_checkpoint(cp.clone())?;
+        Ok(cp)
+    }
+
+    pub fn checkpoints(&self) -> Vec<Checkpoint> {
+        self.cell.state.borrow().checkpoints().to_vec()
+    }
+
+    /// Changes from `from` to `to` (default: now), ordered by entity then attribute.
+    pub fn diff(&self, from: &Point, to: Option<&Point>) -> Result<Vec<Change>> {
+        let st = self.cell.state.borrow();
+        let a = st.resolve(from)?;
+        let b = match to {
+            Some(p) => st.resolve(p)?,
+            None => st.seq(),
+        };
+        st.diff(a, b)
+    }
+
+    /// Appends a transaction that puts back the values (and their
+    /// `validUntil`) and types of `to`. History is kept.
+    pub async fn restore(&self, to: &Point, prov: Provenance) -> Result<TxInfo> {
+        self.store.check_open()?;
+        validate_provenance(&prov)?;
+        let seq = self.cell.state.borrow().resolve(to)?;
+        self.commit(prov, move |st, _| st.restore_ops(seq)).await
+    }
+
+    /// Creates scope `dims` holding this scope's log up to `at`; seqs continue
+    /// from there. The target must be empty and differ from this scope.
+    pub async fn fork(&self, at: &Point, dims: Dims) -> Result<Scope<S>> {
+        self.store.check_open()?;
+        let seq = self.cell.state.borrow().resolve(at)?;
+        if dims == self.dims() {
+            return Err(Error::Conflict("cannot fork a scope onto itself".into()));
+        }
+        let target = self.store.scope(dims.clone()).await?;
+        let _guard = target.cell.write.lock().await;
+        target.catch_up_locked().await?;
+        if target.seq() > 0 {
+            return Err(Error::Conflict("the fork target scope is not empty".into()));
+        }
+        let state = self.cell.state.borrow().truncated(seq, dims.clone());
+        if seq > 0 {
+            let storage = &self.store.inner.storage;
+            let bytes = codec::encode_snapshot(&state);
+            let len = bytes.len();
+            storage.put(&keys::scope_header(&target.cell.key), encode_header(&dims)).await?;
+            if !storage.put_if_absent(&keys::snapshot(&target.cell.key, seq), bytes).await? {
+                return Err(Error::Conflict("the fork target scope is not empty".into()));
+            }
+            target.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
+        }
+        *target.cell.state.borrow_mut() = state;
+        drop(_guard);
+        Ok(target)
+    }
+}
+
+/// A read-only view of a scope at a fixed seq and time (`scope.asOf(...)`).
+/// History is append-only, so the view never changes.
+pub struct ScopeView {
+    cell: Rc<ScopeCell>,
+    seq: u64,
+    now: f64,
+}
+
+impl ScopeView {
+    fn read<R>(&self, f: impl FnOnce(View<'_>) -> R) -> R {
+        let st = self.cell.state.borrow();
+        f(st.view_at(self.seq, self.now))
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn at(&self) -> f64 {
+        self.now
+    }
+
+    pub fn entity(&self, id: &str) -> Option<Entity> {
+        self.read(|v| v.entity(id))
+    }
+
+    pub fn value(&self, entity: &str, attr: &str) -> Option<Value> {
+        self.read(|v| v.value(entity, attr))
+    }
+
+    pub fn find(&self, q: &Query) -> Vec<Entity> {
+        self.read(|v| v.find(q))
+    }
+
+    pub fn entities(&self) -> Vec<Entity> {
+        self.read(|v| v.entities())
+    }
+
+    pub fn why(&self, entity: &str, attr: &str) -> Option<FactVersion> {
+        self.read(|v| v.why(entity, attr))
+    }
+}
