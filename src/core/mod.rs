@@ -10,6 +10,7 @@ pub mod read;
 pub mod state;
 pub mod tx;
 pub mod value;
+pub mod workflow;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,9 @@
 //!   blind writes, so rebasing them is always valid.
 
 mod load;
+mod registry;
+mod run;
+mod run_control;
 mod scope;
 
 use std::cell::{Cell, RefCell};
@@ -22,6 +25,8 @@ use crate::core::dims::Dims;
 use crate::error::{Error, Result};
 use crate::storage::{keys, list_all, Storage};
 
+pub use registry::{RunFilter, RunSummary, Stats};
+pub use run::{Failure, Run, RunSpec, Sleeper, StepError, StepOptions, TransitionInfo};
 pub use scope::{Scope, ScopeView};
 
 /// How a store behaves. Build with [`StoreOptions::with_clock`] or `default()`.

@@ -71,7 +71,8 @@ impl<S: Storage> Scope<S> {
         validate_provenance(&prov)?;
         // Validate once up front so bad input fails before any IO.
         resolve_ops(ops.clone(), 0.0)?;
-        self.commit(prov, move |_, at| resolve_ops(ops.clone(), at)).await
+        let built = self.commit(move |_, at| Ok(Some((prov.clone(), resolve_ops(ops.clone(), at)?)))).await?;
+        built.ok_or_else(|| Error::Storage("internal: a transaction was built but not committed".into()))
     }
 
     /// Sets attributes of one entity (a one-op transaction).
@@ -86,13 +87,15 @@ impl<S: Storage> Scope<S> {
         self.transact(vec![Op::Set { entity: entity.to_string(), ty, attrs, expiry }], prov).await
     }
 
-    /// The commit path shared by transact and restore: `build` makes the ops
-    /// from the state (re-run after a lost seq claim) and the tx time.
-    async fn commit(
+    /// The commit path shared by transact, restore and the workflow engine.
+    /// `build` makes the provenance and ops from the state and the tx time; it
+    /// is re-run on the caught-up state after a lost seq claim, so decisions
+    /// taken in it (a step claim, say) always see every earlier transaction.
+    /// `Ok(None)` from `build` means "nothing to write" and commits nothing.
+    pub(crate) async fn commit(
         &self,
-        prov: Provenance,
-        build: impl Fn(&ScopeState, f64) -> Result<Vec<OpRecord>>,
-    ) -> Result<TxInfo> {
+        build: impl Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>>,
+    ) -> Result<Option<TxInfo>> {
         let _guard = self.cell.write.lock().await;
         self.store.check_open()?;
         let storage = &self.store.inner.storage;
@@ -105,14 +108,8 @@ impl<S: Storage> Scope<S> {
                 let st = self.cell.state.borrow();
                 // Times never go backwards within a scope, so as-of by time is a prefix.
                 let at = st.last_at().map_or(now, |last| now.max(last));
-                TxRecord {
-                    seq: st.seq() + 1,
-                    at,
-                    cause: prov.cause.clone(),
-                    actor: prov.actor.clone(),
-                    note: prov.note.clone(),
-                    ops: build(&st, at)?,
-                }
+                let Some((prov, ops)) = build(&st, at)? else { return Ok(None) };
+                TxRecord { seq: st.seq() + 1, at, cause: prov.cause, actor: prov.actor, note: prov.note, ops }
             };
             let bytes = codec::encode_tx(&rec);
             if bytes.len() > MAX_TX_BYTES {
@@ -128,7 +125,7 @@ impl<S: Storage> Scope<S> {
                 snap.tail_bytes += len;
                 self.cell.snap.set(snap);
                 self.maybe_snapshot().await;
-                return Ok(rec.info());
+                return Ok(Some(rec.info()));
             }
             self.catch_up_locked().await?;
         }
@@ -262,7 +259,8 @@ impl<S: Storage> Scope<S> {
         self.store.check_open()?;
         validate_provenance(&prov)?;
         let seq = self.cell.state.borrow().resolve(to)?;
-        self.commit(prov, move |st, _| st.restore_ops(seq)).await
+        let built = self.commit(move |st, _| Ok(Some((prov.clone(), st.restore_ops(seq)?)))).await?;
+        built.ok_or_else(|| Error::Storage("internal: a restore was built but not committed".into()))
     }
 
     /// Creates scope `dims` holding this scope's log up to `at`; seqs continue

@@ -1,0 +1,296 @@
+//! The run registry: a compact index of runs, kept beside the facts so that
+//! listing, filtering, stats and cleanup never load a run's history.
+//!
+//! ```text
+//! r/i/<run>                               RunSummary (status, times, step counts)
+//! r/c/<newest-first created>/<run>        every run, newest first (empty value)
+//! r/s/<status>/<newest-first created>/<run>   runs by status, newest first (empty value)
+//! ```
+//!
+//! `<run>` is a digest of (scope, workflow, id). The authoritative state is
+//! in the facts; the summary is derived from it after every change, and
+//! rewritten whenever a run is opened, so a crash between the two heals.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::core::codec;
+use crate::core::dims::Dims;
+use crate::core::workflow::{RunStatus, StepState};
+use crate::error::Result;
+use crate::storage::{keys, list_all, BatchOp, Storage};
+
+use super::run::Run;
+use super::Store;
+
+pub(crate) const INFO_PREFIX: &str = "r/i/";
+pub(crate) const CREATED_PREFIX: &str = "r/c/";
+
+/// What the registry keeps of one run (`RunInfo` in TypeScript, plus step counts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub workflow: String,
+    pub id: String,
+    pub scope: Vec<(String, String)>,
+    pub status: RunStatus,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub error: Option<String>,
+    /// Steps per state, in `StepState::ALL` order.
+    pub steps: [u32; 5],
+}
+
+impl RunSummary {
+    pub fn scope_dims(&self) -> Dims {
+        Dims::new(self.scope.iter().cloned())
+    }
+
+    pub fn steps_in(&self, s: StepState) -> u32 {
+        self.steps[StepState::ALL.iter().position(|x| *x == s).unwrap_or(0)]
+    }
+}
+
+/// The registry key segment of a run.
+pub(crate) fn run_key(scope_key: &str, workflow: &str, id: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [scope_key, workflow, id] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    keys::hex(&h.finalize()[..16])
+}
+
+/// Creation times as fixed-width digits that sort newest first.
+fn newest_first(created_at: f64) -> String {
+    let ms = created_at.max(0.0).min(9_999_999_999_999_999.0) as u64;
+    format!("{:016}", 9_999_999_999_999_999u64 - ms)
+}
+
+pub(crate) fn info_key(run: &str) -> String {
+    format!("{INFO_PREFIX}{run}")
+}
+
+fn created_key(s: &RunSummary, run: &str) -> String {
+    format!("{CREATED_PREFIX}{}/{run}", newest_first(s.created_at))
+}
+
+pub(crate) fn status_prefix(status: RunStatus) -> String {
+    format!("r/s/{}/", status.as_str())
+}
+
+fn status_key(s: &RunSummary, run: &str) -> String {
+    format!("{}{}/{run}", status_prefix(s.status), newest_first(s.created_at))
+}
+
+/// The run key at the end of an index key.
+pub(crate) fn run_of(index_key: &str) -> &str {
+    index_key.rsplit('/').next().unwrap_or("")
+}
+
+/// The writes that move the registry from `old` to `new`.
+pub(crate) fn update_ops(run: &str, old: Option<&RunSummary>, new: &RunSummary) -> Vec<BatchOp> {
+    let mut ops = vec![BatchOp::Put(info_key(run), codec::encode_record(new))];
+    match old {
+        Some(o) if o.status == new.status && o.created_at == new.created_at => {}
+        Some(o) => {
+            ops.push(BatchOp::Delete(status_key(o, run)));
+            if o.created_at != new.created_at {
+                ops.push(BatchOp::Delete(created_key(o, run)));
+                ops.push(BatchOp::Put(created_key(new, run), Vec::new()));
+            }
+            ops.push(BatchOp::Put(status_key(new, run), Vec::new()));
+        }
+        None => {
+            ops.push(BatchOp::Put(created_key(new, run), Vec::new()));
+            ops.push(BatchOp::Put(status_key(new, run), Vec::new()));
+        }
+    }
+    ops
+}
+
+/// The writes that remove a run from the registry.
+pub(crate) fn remove_ops(run: &str, s: &RunSummary) -> Vec<BatchOp> {
+    vec![BatchOp::Delete(status_key(s, run)), BatchOp::Delete(created_key(s, run)), BatchOp::Delete(info_key(run))]
+}
+
+pub(crate) fn decode_summary(key: &str, bytes: &[u8]) -> Result<RunSummary> {
+    codec::decode_record(key, bytes)
+}
+
+/// Filters of `store.runs()`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub workflow: Option<String>,
+    /// Only runs created at or after this time.
+    pub created_after: Option<f64>,
+    /// Only runs created before this time.
+    pub created_before: Option<f64>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// `store.stats()`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Runs by status, in `RunStatus::ALL` order.
+    pub runs: [u64; 4],
+    /// Steps by state, in `StepState::ALL` order.
+    pub steps: [u64; 5],
+    pub scopes: u64,
+    pub facts: u64,
+}
+
+impl Stats {
+    pub fn runs_total(&self) -> u64 {
+        self.runs.iter().sum()
+    }
+
+    pub fn runs_in(&self, s: RunStatus) -> u64 {
+        self.runs[RunStatus::ALL.iter().position(|x| *x == s).unwrap_or(0)]
+    }
+
+    pub fn steps_in(&self, s: StepState) -> u64 {
+        self.steps[StepState::ALL.iter().position(|x| *x == s).unwrap_or(0)]
+    }
+}
+
+impl<S: Storage> Store<S> {
+    /// Reads the summaries behind index keys, in order.
+    async fn summaries(&self, index_keys: &[String]) -> Result<Vec<(String, RunSummary)>> {
+        let info: Vec<String> = index_keys.iter().map(|k| info_key(run_of(k))).collect();
+        let vals = self.storage().get_many(&info).await?;
+        let mut out = Vec::with_capacity(info.len());
+        for (k, v) in info.into_iter().zip(vals) {
+            // An index key whose summary is gone belongs to a run being removed.
+            if let Some(v) = v {
+                let s = decode_summary(&k, &v)?;
+                out.push((run_of(&k).to_string(), s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs, newest `createdAt` first, filtered, paginated. Reads only the
+    /// index pages it needs (no run history is loaded).
+    pub async fn runs(&self, f: &RunFilter) -> Result<Vec<RunSummary>> {
+        self.check_open()?;
+        const PAGE: usize = 200;
+        let prefix = f.status.map_or_else(|| CREATED_PREFIX.to_string(), status_prefix);
+        let limit = f.limit.unwrap_or(usize::MAX);
+        let (mut out, mut skipped) = (Vec::new(), 0usize);
+        let mut after: Option<String> = None;
+        while out.len() < limit {
+            let page = self.storage().list(&prefix, after.as_deref(), Some(PAGE)).await?;
+            let Some(last) = page.last().cloned() else { break };
+            for (_, s) in self.summaries(&page).await? {
+                let keep = f.workflow.as_ref().is_none_or(|w| *w == s.workflow)
+                    && f.created_after.is_none_or(|t| s.created_at >= t)
+                    && f.created_before.is_none_or(|t| s.created_at < t);
+                if !keep {
+                    continue;
+                }
+                if skipped < f.offset {
+                    skipped += 1;
+                } else if out.len() < limit {
+                    out.push(s);
+                }
+            }
+            if page.len() < PAGE {
+                break;
+            }
+            after = Some(last);
+        }
+        Ok(out)
+    }
+
+    /// Failed runs, newest first; with `within_ms`, only those whose
+    /// `updatedAt` is at most that old.
+    pub async fn failed_runs(&self, within_ms: Option<f64>) -> Result<Vec<RunSummary>> {
+        self.check_open()?;
+        let now = self.now();
+        let ks = list_all(self.storage(), &status_prefix(RunStatus::Failed), None).await?;
+        Ok(self
+            .summaries(&ks)
+            .await?
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|s| within_ms.is_none_or(|w| s.updated_at >= now - w))
+            .collect())
+    }
+
+    /// Counts of runs by status, steps by state, scopes with a transaction,
+    /// and currently visible facts. Facts are counted over every scope, so
+    /// this loads every scope: an admin call, not a hot path.
+    pub async fn stats(&self) -> Result<Stats> {
+        self.check_open()?;
+        let mut stats = Stats::default();
+        let ks = list_all(self.storage(), INFO_PREFIX, None).await?;
+        let vals = self.storage().get_many(&ks).await?;
+        for (k, v) in ks.iter().zip(vals) {
+            let Some(v) = v else { continue };
+            let s = decode_summary(k, &v)?;
+            if let Some(i) = RunStatus::ALL.iter().position(|x| *x == s.status) {
+                stats.runs[i] += 1;
+            }
+            for (i, n) in s.steps.iter().enumerate() {
+                stats.steps[i] += u64::from(*n);
+            }
+        }
+        let dims = self.scope_dims().await?;
+        stats.scopes = dims.len() as u64;
+        let now = self.now();
+        for d in dims {
+            let scope = self.scope(d).await?;
+            stats.facts += scope.with_state(|st| st.visible_facts(now)) as u64;
+        }
+        Ok(stats)
+    }
+
+    /// Removes completed and failed runs whose `updatedAt` is older than
+    /// `older_than_ms`; running and paused runs are kept. Returns how many
+    /// were removed. Their facts are retracted (history stays in the log).
+    pub async fn cleanup(&self, older_than_ms: f64) -> Result<usize> {
+        self.check_open()?;
+        if !older_than_ms.is_finite() || older_than_ms < 0.0 {
+            return Err(crate::error::Error::invalid("olderThanMs must be a finite number >= 0"));
+        }
+        let cutoff = self.now() - older_than_ms;
+        let mut removed = 0;
+        for status in [RunStatus::Completed, RunStatus::Failed] {
+            let ks = list_all(self.storage(), &status_prefix(status), None).await?;
+            for (_, s) in self.summaries(&ks).await? {
+                if s.updated_at >= cutoff {
+                    continue;
+                }
+                let scope = self.scope(s.scope_dims()).await?;
+                scope.refresh().await?;
+                let run = Run::handle(scope, s.workflow.clone(), s.id.clone(), self.options().lease_ms);
+                // The facts are authoritative: skip a run resumed elsewhere meanwhile.
+                if !run.status().is_terminal() {
+                    continue;
+                }
+                run.remove(&s).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_runs_sort_first() {
+        assert!(newest_first(2000.0) < newest_first(1000.0));
+        assert_eq!(newest_first(0.0).len(), 16);
+    }
+
+    #[test]
+    fn run_keys_separate_their_parts() {
+        assert_ne!(run_key("s", "ab", "c"), run_key("s", "a", "bc"));
+        assert_eq!(run_key("s", "a", "b").len(), 32);
+    }
+}
