@@ -11,6 +11,7 @@
 //!   blind writes, so rebasing them is always valid.
 
 mod load;
+mod machine;
 mod registry;
 mod run;
 mod run_control;
