@@ -18,6 +18,9 @@ pub mod error;
 pub mod storage;
 pub mod store;
 
+#[cfg(target_arch = "wasm32")]
+pub mod bindings;
+
 pub use crate::core::dims::Dims;
 pub use crate::core::diff::Change;
 pub use crate::core::read::{AsOf, Entity, FactVersion, Query};

@@ -13,7 +13,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::core::dims::Dims;
 use crate::core::state::{Checkpoint, Hist, Interner, ScopeState, TxMeta, Version, TYPE_ATTR};
-use crate::core::tx::TxRecord;
+use crate::core::tx::{OpRecord, TxRecord};
 use crate::core::value::Value;
 use crate::error::{Error, Result};
 
@@ -65,6 +65,17 @@ pub fn decode_tx(key: &str, bytes: &[u8]) -> Result<TxRecord> {
     if !rec.at.is_finite() {
         return Err(Error::corrupt(key, "transaction time is not finite"));
     }
+    // The same checks a snapshot's values get: nothing invalid enters the state.
+    for op in &rec.ops {
+        if let OpRecord::Set { attrs, valid_until, .. } = op {
+            if valid_until.is_some_and(f64::is_nan) {
+                return Err(Error::corrupt(key, "a validUntil is not a number"));
+            }
+            for (name, v) in attrs {
+                v.validate().map_err(|e| Error::corrupt(key, format!("attribute {name:?}: {e}")))?;
+            }
+        }
+    }
     Ok(rec)
 }
 
@@ -96,15 +107,23 @@ struct CheckpointRec<'a> {
     name: Cow<'a, str>,
     seq: u64,
     at: f64,
+    /// How many checkpoints the writer knew when it created this one. Loading
+    /// orders by (seq, ord, at, name): `checkpoints()` is ordered by seq, then
+    /// creation, and neither `at` (clocks repeat and go backwards) nor the key
+    /// (hex of the name) can carry creation order.
+    ord: u64,
 }
 
-pub fn encode_checkpoint(cp: &Checkpoint) -> Vec<u8> {
-    encode(KIND_CHECKPOINT, &CheckpointRec { name: Cow::Borrowed(&cp.name), seq: cp.seq, at: cp.at })
+/// Encodes a checkpoint; `ord` is its creation ordinal in the scope (the
+/// number of checkpoints that existed before it).
+pub fn encode_checkpoint(cp: &Checkpoint, ord: u64) -> Vec<u8> {
+    encode(KIND_CHECKPOINT, &CheckpointRec { name: Cow::Borrowed(&cp.name), seq: cp.seq, at: cp.at, ord })
 }
 
-pub fn decode_checkpoint(key: &str, bytes: &[u8]) -> Result<Checkpoint> {
+/// Decodes a checkpoint and its creation ordinal.
+pub fn decode_checkpoint(key: &str, bytes: &[u8]) -> Result<(Checkpoint, u64)> {
     let r: CheckpointRec = decode(KIND_CHECKPOINT, key, bytes)?;
-    Ok(Checkpoint { name: r.name.into_owned(), seq: r.seq, at: r.at })
+    Ok((Checkpoint { name: r.name.into_owned(), seq: r.seq, at: r.at }, r.ord))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -199,7 +218,10 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
             touched: t.touched.into_owned().into_boxed_slice(),
         });
     }
-    let mut facts = BTreeMap::new();
+    // Collected, then built in one go: a B-tree built from sorted entries has
+    // full leaves (about 50 bytes per fact instead of about 90 when inserted
+    // one by one in key order; BENCHMARKS.md).
+    let mut facts = Vec::with_capacity(rec.facts.len());
     for f in rec.facts {
         if !id_ok(f.e) || !id_ok(f.a) {
             return Err(bad("a fact names an unknown entity or attribute"));
@@ -218,10 +240,14 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
             versions.push(Version { seq, valid_until: valid_until.unwrap_or(f64::INFINITY), value });
         }
         let Some(h) = Hist::from_versions(versions) else { return Err(bad("a fact has no versions")) };
-        if facts.insert((f.e, f.a), h).is_some() {
-            return Err(bad("a fact appears twice"));
-        }
+        facts.push(((f.e, f.a), h));
     }
+    // Written in key order, so this sort only checks (linear on sorted input).
+    facts.sort_by_key(|(k, _)| *k);
+    if facts.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(bad("a fact appears twice"));
+    }
+    let facts: BTreeMap<_, _> = facts.into_iter().collect();
     let mut types = HashMap::with_capacity(rec.types.len());
     for (e, h) in rec.types {
         let ordered = h.windows(2).all(|w| w[0].0 < w[1].0);
@@ -232,4 +258,52 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
     }
     let dims = Dims::new(rec.dims.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())));
     Ok(ScopeState { dims, names, txs, facts, types, checkpoints: Vec::new() })
+}
+
+#[cfg(test)]
+mod packing_tests {
+    use super::*;
+    use crate::core::tx::OpRecord;
+
+    fn state() -> ScopeState {
+        let mut st = ScopeState::new(Dims::default());
+        for seq in 1..=3u64 {
+            let ops = (0..50)
+                .map(|i| OpRecord::Set {
+                    entity: format!("e{i}"),
+                    ty: None,
+                    attrs: vec![("a".into(), Value::from(seq as f64)), ("b".into(), Value::from(i))],
+                    valid_until: None,
+                })
+                .collect();
+            st.apply(&TxRecord { seq, at: seq as f64, cause: "c".into(), actor: None, note: None, ops }).unwrap();
+        }
+        st
+    }
+
+    #[test]
+    fn compact_and_decode_keep_the_contents() {
+        let st = state();
+        let mut packed = st.clone();
+        packed.compact();
+        let decoded = decode_snapshot("k", &encode_snapshot(&st)).unwrap();
+        for other in [&packed, &decoded] {
+            assert_eq!(other.current(9.0).entities(), st.current(9.0).entities());
+            assert_eq!(other.diff(1, 3).unwrap(), st.diff(1, 3).unwrap());
+            assert_eq!(other.history("e7", "a"), st.history("e7", "a"));
+        }
+    }
+
+    #[test]
+    fn a_fact_twice_in_a_snapshot_is_corrupt() {
+        let rec = SnapRec {
+            dims: vec![],
+            names: vec!["e".into(), "a".into()],
+            txs: vec![TxRec { at: 1.0, cause: "c".into(), actor: None, note: None, touched: Cow::Owned(vec![(0, 1)]) }],
+            facts: (0..2).map(|_| FactRec { e: 0, a: 1, versions: vec![(1, None, None)] }).collect(),
+            types: vec![],
+        };
+        let err = decode_snapshot("k", &encode(KIND_SNAPSHOT, &rec)).unwrap_err();
+        assert_eq!(err.code().as_str(), "CORRUPT", "{err}");
+    }
 }

@@ -6,12 +6,21 @@
 //! equals `{b,a}`, which the diff relies on), and refuses non-finite numbers,
 //! which JSON cannot carry.
 
-use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+
+use serde::{de, Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The deepest nesting a stored value may have (containers below the root).
+const MAX_DEPTH: usize = 256;
+
 /// A JSON value. Objects keep their keys sorted and unique.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Deserialize` is written by hand (same wire format as the derive) so that
+/// decoding stored bytes refuses nesting beyond [`MAX_DEPTH`] instead of
+/// recursing until the stack overflows: corrupt bytes must never crash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -49,7 +58,6 @@ impl Value {
     }
 
     fn validate_at(&self, depth: usize) -> Result<()> {
-        const MAX_DEPTH: usize = 256;
         if depth > MAX_DEPTH {
             return Err(Error::invalid(format!("value nests deeper than {MAX_DEPTH} levels")));
         }
@@ -143,6 +151,84 @@ impl Value {
                 out.push('}');
             }
         }
+    }
+}
+
+thread_local! {
+    /// Containers being decoded on this thread (the deserializer recurses once per level).
+    static DECODE_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts one container level while it is decoded; refuses to go deeper than
+/// any valid value can be (`validate` allows containers at depths 0..=MAX_DEPTH).
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter<E: de::Error>() -> Result<DepthGuard, E> {
+        DECODE_DEPTH.with(|d| {
+            if d.get() > MAX_DEPTH {
+                return Err(E::custom(format_args!("value nests deeper than {MAX_DEPTH} levels")));
+            }
+            d.set(d.get() + 1);
+            Ok(DepthGuard)
+        })
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DECODE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Value, D::Error> {
+        const VARIANTS: &[&str] = &["Null", "Bool", "Number", "String", "Array", "Object"];
+
+        #[derive(Deserialize)]
+        #[serde(variant_identifier)]
+        enum Tag {
+            Null,
+            Bool,
+            Number,
+            String,
+            Array,
+            Object,
+        }
+
+        struct ValueVisitor;
+
+        impl<'de> de::Visitor<'de> for ValueVisitor {
+            type Value = Value;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Waymark value")
+            }
+
+            fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> std::result::Result<Value, A::Error> {
+                use de::VariantAccess;
+                let (tag, variant) = data.variant::<Tag>()?;
+                Ok(match tag {
+                    Tag::Null => {
+                        variant.unit_variant()?;
+                        Value::Null
+                    }
+                    Tag::Bool => Value::Bool(variant.newtype_variant()?),
+                    Tag::Number => Value::Number(variant.newtype_variant()?),
+                    Tag::String => Value::String(variant.newtype_variant()?),
+                    Tag::Array => {
+                        let _level = DepthGuard::enter()?;
+                        Value::Array(variant.newtype_variant()?)
+                    }
+                    Tag::Object => {
+                        let _level = DepthGuard::enter()?;
+                        Value::Object(variant.newtype_variant()?)
+                    }
+                })
+            }
+        }
+
+        d.deserialize_enum("Value", VARIANTS, ValueVisitor)
     }
 }
 
@@ -240,6 +326,27 @@ mod tests {
             v = Value::array([v]);
         }
         assert!(v.validate().is_err());
+    }
+
+    #[test]
+    fn decoding_accepts_every_valid_depth_and_refuses_deeper() {
+        let nest = |levels: usize| {
+            let mut v = Value::array([]);
+            for _ in 1..levels {
+                v = Value::array([v]);
+            }
+            v
+        };
+        let deepest = nest(MAX_DEPTH + 1);
+        assert!(deepest.validate().is_ok());
+        let bytes = postcard::to_allocvec(&deepest).unwrap();
+        assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), deepest);
+        let too_deep = postcard::to_allocvec(&nest(MAX_DEPTH + 2)).unwrap();
+        assert!(postcard::from_bytes::<Value>(&too_deep).is_err());
+        // The depth counter is released after an error: a valid value still decodes.
+        assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), deepest);
+        let obj = Value::object([("k", Value::array([Value::from(1.5), Value::from("s"), Value::Null, Value::from(true)]))]);
+        assert_eq!(postcard::from_bytes::<Value>(&postcard::to_allocvec(&obj).unwrap()).unwrap(), obj);
     }
 
     #[test]

@@ -6,7 +6,17 @@
 //! Waymark only ever writes keys from [`keys`], and never rewrites a log
 //! record: concurrent writers claim the next seq with [`Storage::put_if_absent`].
 
+#[cfg(target_arch = "wasm32")]
+pub mod idb;
+#[cfg(target_arch = "wasm32")]
+pub mod durable_object;
+#[cfg(all(target_arch = "wasm32", feature = "conformance"))]
+pub mod edge_tests;
+#[cfg(target_arch = "wasm32")]
+mod js_util;
 pub mod keys;
+#[cfg(target_arch = "wasm32")]
+pub mod kv;
 pub mod memory;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -15,6 +25,10 @@ pub mod conformance;
 use crate::error::Result;
 
 pub use memory::MemoryStorage;
+
+/// The largest metadata string [`Storage::put_meta`] accepts (Workers KV
+/// allows 1,024 bytes of JSON per key; the rest is the JSON wrapping).
+pub const MAX_META_BYTES: usize = 960;
 
 /// One write of an atomic batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +95,57 @@ pub trait Storage {
         }
         self.put(key, value).await?;
         Ok(true)
+    }
+
+    /// [`Storage::put_if_absent`] for the records whose loss would hurt most
+    /// after an acknowledged write and a power cut (checkpoints): the backend
+    /// reaches durable media before answering (IndexedDB `durability:
+    /// "strict"`, which also flushes every earlier relaxed write). A separate
+    /// method rather than a parameter, so the other adapters and callers stay
+    /// unchanged; the default is `put_if_absent`.
+    async fn put_if_absent_durable(&self, key: &str, value: Vec<u8>) -> Result<bool> {
+        self.put_if_absent(key, value).await
+    }
+
+    /// Writes a value together with a small metadata string (at most
+    /// [`MAX_META_BYTES`]) that [`Storage::list_meta`] returns without
+    /// reading the value (Workers KV key metadata). The run registry keeps
+    /// compact run summaries there on eventually consistent storage, so that
+    /// listing runs reads one page of keys instead of every value. The
+    /// default drops the metadata: `list_meta` then reports `None` and the
+    /// caller reads the value.
+    async fn put_meta(&self, key: &str, value: Vec<u8>, meta: &str) -> Result<()> {
+        let _ = meta;
+        self.put(key, value).await
+    }
+
+    /// [`Storage::list`] with each key's metadata from [`Storage::put_meta`]
+    /// (`None` when the backend keeps none). Same order, prefix, `after` and
+    /// `limit` rules as `list`.
+    async fn list_meta(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> Result<Vec<(String, Option<String>)>> {
+        Ok(self.list(prefix, after, limit).await?.into_iter().map(|k| (k, None)).collect())
+    }
+
+    /// One atomic read-then-create at the end of a log: reads every entry
+    /// under `prefix` whose key is greater than `after` (keys and values, in
+    /// order), passes them to `build`, and creates the entries `build`
+    /// returns, with no other writer in between. `build` runs synchronously
+    /// inside that step and may run again if the step is retried; its `Err`
+    /// aborts the step without writing. `Ok(true)`: done. `Ok(false)`: the
+    /// backend cannot do this atomically (the default; `build` was not
+    /// called) and the caller claims with [`Storage::put_if_absent`] instead.
+    ///
+    /// The store uses it after losing a seq claim: a writer that claims the
+    /// next seq only after catching up loses every race to a writer that
+    /// commits back to back (two tabs in a write loop), and would starve.
+    async fn append_after(
+        &self,
+        prefix: &str,
+        after: &str,
+        build: &mut dyn FnMut(Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>>,
+    ) -> Result<bool> {
+        let _ = (prefix, after, build);
+        Ok(false)
     }
 
     /// Reads several keys; the default reads them one by one.

@@ -45,7 +45,16 @@ pub(crate) async fn load_scope<S: Storage>(s: &S, dims: &Dims, key: &str) -> Res
         None => ScopeState::new(dims.clone()),
     };
     let tail = fetch_tail(s, key, st.seq()).await?;
-    snap.tail_bytes = apply_tail(&mut st, tail)?;
+    let first_tail_key = tail.first().map(|(k, _, _)| k.clone());
+    snap.tail_bytes = apply_tail(&mut st, tail).map_err(|e| match e {
+        // The first record after a snapshot may be fine and the snapshot wrong:
+        // name both keys.
+        Error::Corrupt { key: k, reason } if snaps.last().is_some() && Some(&k) == first_tail_key.as_ref() => {
+            let snap_key = snaps.last().map(String::as_str).unwrap_or_default();
+            Error::Corrupt { key: k, reason: format!("{reason} (it follows the snapshot at key {snap_key:?})") }
+        }
+        other => other,
+    })?;
     load_checkpoints(s, key, &mut st).await?;
     Ok((st, snap))
 }
@@ -86,21 +95,31 @@ pub(crate) fn apply_tail(st: &mut ScopeState, tail: Vec<(String, usize, TxRecord
     Ok(bytes)
 }
 
+/// Reads every checkpoint of the scope and replaces the loaded list with
+/// them, in stored creation order (the same order after a reopen, a refresh
+/// or in the writer that created them).
 pub(crate) async fn load_checkpoints<S: Storage>(s: &S, key: &str, st: &mut ScopeState) -> Result<()> {
     let ks = list_all(s, &keys::checkpoint_prefix(key), None).await?;
     let vals = s.get_many(&ks).await?;
     let mut cps = Vec::with_capacity(ks.len());
     for (k, v) in ks.iter().zip(vals) {
         if let Some(v) = v {
-            cps.push(codec::decode_checkpoint(k, &v)?);
+            let (cp, ord) = codec::decode_checkpoint(k, &v)?;
+            // The key is derived from the name: a record under another name's
+            // key would otherwise show up twice or shadow a real checkpoint.
+            if keys::checkpoint(key, &cp.name).ok().as_deref() != Some(k.as_str()) {
+                return Err(Error::corrupt(k.as_str(), format!("the checkpoint record is named {:?}, not after its key", cp.name)));
+            }
+            if !cp.at.is_finite() {
+                return Err(Error::corrupt(k.as_str(), "the checkpoint time is not finite"));
+            }
+            cps.push((cp, ord));
         }
     }
-    // Creation order among equal seqs follows creation time, then name.
-    cps.sort_by(|a, b| a.seq.cmp(&b.seq).then(a.at.total_cmp(&b.at)).then_with(|| a.name.cmp(&b.name)));
-    for cp in cps {
-        if st.checkpoint(&cp.name).is_none() {
-            st.add_checkpoint(cp)?;
-        }
-    }
+    // Concurrent writers may share an ordinal: then creation time, then name.
+    cps.sort_by(|(a, x), (b, y)| {
+        a.seq.cmp(&b.seq).then(x.cmp(y)).then(a.at.total_cmp(&b.at)).then_with(|| a.name.cmp(&b.name))
+    });
+    st.checkpoints = cps.into_iter().map(|(cp, _)| cp).collect();
     Ok(())
 }

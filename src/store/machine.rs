@@ -3,6 +3,9 @@
 //! the commit that records it, so concurrent writers cannot both move an
 //! entity out of the same state.
 
+use std::cell::Cell;
+
+use crate::core::state::ScopeState;
 use crate::core::tx::{OpRecord, Provenance, TxInfo};
 use crate::core::value::Value;
 use crate::core::workflow::Machine;
@@ -38,7 +41,7 @@ impl<S: Storage> Scope<S> {
             return Err(Error::invalid("entity ids must not be empty"));
         }
         let built = self
-            .commit(|st, at| {
+            .commit_decision(|st, at| {
                 let current = st
                     .current(at)
                     .value(entity, attr)
@@ -55,5 +58,39 @@ impl<S: Storage> Scope<S> {
             })
             .await?;
         built.ok_or_else(|| Error::Storage("internal: a transition was built but not committed".into()))
+    }
+
+    /// [`Scope::commit`] for decisions that may refuse (a state machine's
+    /// transition, a step claim): a refusal — an error from `build` — taken
+    /// on a state that other writers have since moved on from is taken again
+    /// on the caught-up state. `commit` alone re-decides only after losing a
+    /// seq race, which a refusal never reaches, so a stale handle would keep
+    /// refusing (a finished step's lease "still live", a resumed run "paused").
+    pub(crate) async fn commit_decision(
+        &self,
+        build: impl Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>>,
+    ) -> Result<Option<TxInfo>> {
+        const MAX_REDECIDE: usize = 64;
+        let mut tries = 0;
+        loop {
+            let refused = Cell::new(false);
+            let result = self
+                .commit(|st, at| {
+                    let r = build(st, at);
+                    refused.set(r.is_err());
+                    r
+                })
+                .await;
+            match result {
+                Err(e) if refused.get() && tries < MAX_REDECIDE => {
+                    let decided_on = self.seq();
+                    if self.refresh().await? == decided_on {
+                        return Err(e);
+                    }
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 }

@@ -12,7 +12,9 @@
 
 mod load;
 mod machine;
+mod merge;
 mod registry;
+mod registry_events;
 mod run;
 mod run_control;
 mod scope;
@@ -105,6 +107,9 @@ pub(crate) struct ScopeCell {
     pub(crate) state: RefCell<crate::core::state::ScopeState>,
     pub(crate) write: futures_util::lock::Mutex<()>,
     pub(crate) snap: Cell<SnapStats>,
+    /// Which log keys the state holds, on storage without an atomic create
+    /// (`merge`); unused otherwise.
+    pub(crate) merge: RefCell<merge::MergeLog>,
 }
 
 pub(crate) struct StoreInner<S> {
@@ -112,6 +117,12 @@ pub(crate) struct StoreInner<S> {
     pub(crate) opts: StoreOptions,
     scopes: RefCell<HashMap<String, Rc<ScopeCell>>>,
     closed: Cell<bool>,
+    /// Names this store instance's log records on storage without an atomic
+    /// create (`merge`): random per open, so two isolates never share it even
+    /// when they share a `holder`.
+    pub(crate) writer: String,
+    /// The newest run-registry event per run, on eventually consistent storage.
+    pub(crate) events: registry_events::EventCache,
 }
 
 /// A Waymark store over a storage backend.
@@ -138,7 +149,14 @@ impl<S: Storage> Store<S> {
             }
         }
         Ok(Store {
-            inner: Rc::new(StoreInner { storage, opts, scopes: RefCell::new(HashMap::new()), closed: Cell::new(false) }),
+            inner: Rc::new(StoreInner {
+                storage,
+                opts,
+                scopes: RefCell::new(HashMap::new()),
+                closed: Cell::new(false),
+                writer: random_id(),
+                events: Default::default(),
+            }),
         })
     }
 
@@ -179,7 +197,12 @@ impl<S: Storage> Store<S> {
         if let Some(cell) = self.inner.scopes.borrow().get(&key) {
             return Ok(Scope::new(self.clone(), cell.clone()));
         }
-        let (state, snap) = load::load_scope(&self.inner.storage, &dims, &key).await?;
+        let (state, snap, merge) = if self.inner.storage.capabilities().atomic_create {
+            let (state, snap) = load::load_scope(&self.inner.storage, &dims, &key).await?;
+            (state, snap, merge::MergeLog::default())
+        } else {
+            merge::load(&self.inner.storage, &dims, &key).await?
+        };
         self.check_open()?;
         let cell = self
             .inner
@@ -192,6 +215,7 @@ impl<S: Storage> Store<S> {
                     state: RefCell::new(state),
                     write: futures_util::lock::Mutex::new(()),
                     snap: Cell::new(snap),
+                    merge: RefCell::new(merge),
                 })
             })
             .clone();

@@ -60,10 +60,13 @@ pub(crate) fn run_key(scope_key: &str, workflow: &str, id: &str) -> String {
     keys::hex(&h.finalize()[..16])
 }
 
-/// Creation times as fixed-width digits that sort newest first.
+/// Creation times as fixed-width hex that sorts newest first. The whole f64
+/// counts, fractions of a millisecond included (clocks such as
+/// `performance.now()` or the native one return them): non-negative floats
+/// order like their bit patterns. Negative and NaN times sort as 0.
 fn newest_first(created_at: f64) -> String {
-    let ms = created_at.max(0.0).min(9_999_999_999_999_999.0) as u64;
-    format!("{:016}", 9_999_999_999_999_999u64 - ms)
+    let t = if created_at > 0.0 { created_at.min(f64::MAX) } else { 0.0 };
+    format!("{:016x}", u64::MAX - t.to_bits())
 }
 
 pub(crate) fn info_key(run: &str) -> String {
@@ -175,13 +178,19 @@ impl<S: Storage> Store<S> {
     /// index pages it needs (no run history is loaded).
     pub async fn runs(&self, f: &RunFilter) -> Result<Vec<RunSummary>> {
         self.check_open()?;
+        if super::registry_events::events_layout(self.storage().capabilities()) {
+            return self.runs_events(f).await;
+        }
         const PAGE: usize = 200;
         let prefix = f.status.map_or_else(|| CREATED_PREFIX.to_string(), status_prefix);
         let limit = f.limit.unwrap_or(usize::MAX);
         let (mut out, mut skipped) = (Vec::new(), 0usize);
         let mut after: Option<String> = None;
+        // The first page asks for what an unfiltered listing needs (20 keys,
+        // not 200, for `limit: 20`); later pages are full.
+        let mut size = f.offset.saturating_add(limit).clamp(1, PAGE);
         while out.len() < limit {
-            let page = self.storage().list(&prefix, after.as_deref(), Some(PAGE)).await?;
+            let page = self.storage().list(&prefix, after.as_deref(), Some(size)).await?;
             let Some(last) = page.last().cloned() else { break };
             for (_, s) in self.summaries(&page).await? {
                 let keep = f.workflow.as_ref().is_none_or(|w| *w == s.workflow)
@@ -196,10 +205,11 @@ impl<S: Storage> Store<S> {
                     out.push(s);
                 }
             }
-            if page.len() < PAGE {
+            if page.len() < size {
                 break;
             }
             after = Some(last);
+            size = PAGE;
         }
         Ok(out)
     }
@@ -208,6 +218,9 @@ impl<S: Storage> Store<S> {
     /// `updatedAt` is at most that old.
     pub async fn failed_runs(&self, within_ms: Option<f64>) -> Result<Vec<RunSummary>> {
         self.check_open()?;
+        if super::registry_events::events_layout(self.storage().capabilities()) {
+            return self.failed_runs_events(within_ms).await;
+        }
         let now = self.now();
         let ks = list_all(self.storage(), &status_prefix(RunStatus::Failed), None).await?;
         Ok(self
@@ -224,6 +237,9 @@ impl<S: Storage> Store<S> {
     /// this loads every scope: an admin call, not a hot path.
     pub async fn stats(&self) -> Result<Stats> {
         self.check_open()?;
+        if super::registry_events::events_layout(self.storage().capabilities()) {
+            return self.stats_events().await;
+        }
         let mut stats = Stats::default();
         let ks = list_all(self.storage(), INFO_PREFIX, None).await?;
         let vals = self.storage().get_many(&ks).await?;
@@ -256,6 +272,9 @@ impl<S: Storage> Store<S> {
             return Err(crate::error::Error::invalid("olderThanMs must be a finite number >= 0"));
         }
         let cutoff = self.now() - older_than_ms;
+        if super::registry_events::events_layout(self.storage().capabilities()) {
+            return self.cleanup_events(cutoff).await;
+        }
         let mut removed = 0;
         for status in [RunStatus::Completed, RunStatus::Failed] {
             let ks = list_all(self.storage(), &status_prefix(status), None).await?;
@@ -284,8 +303,15 @@ mod tests {
 
     #[test]
     fn newer_runs_sort_first() {
-        assert!(newest_first(2000.0) < newest_first(1000.0));
-        assert_eq!(newest_first(0.0).len(), 16);
+        let times = [0.0, 0.5, 1000.0, 1000.25, 1000.5, 1001.0, 1.7e12, 1.7e12 + 0.001, f64::MAX];
+        for w in times.windows(2) {
+            assert!(newest_first(w[1]) < newest_first(w[0]), "{} before {}", w[1], w[0]);
+        }
+        for t in [-5.0, -0.0, f64::NAN, f64::NEG_INFINITY] {
+            assert_eq!(newest_first(t), newest_first(0.0), "{t}");
+        }
+        assert_eq!(newest_first(f64::INFINITY), newest_first(f64::MAX));
+        assert!(times.iter().all(|t| newest_first(*t).len() == 16));
     }
 
     #[test]

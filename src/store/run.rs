@@ -158,6 +158,9 @@ impl<S: Storage> Store<S> {
         if let Some(v) = &spec.input {
             v.validate()?;
         }
+        if spec.lease_ms.is_some() {
+            super::merge::check_lease(self.storage().capabilities(), &format!("run {:?}", spec.id))?;
+        }
         let lease_ms = spec.lease_ms.unwrap_or(self.options().lease_ms);
         if !(lease_ms.is_finite() && lease_ms > 0.0) {
             return Err(Error::invalid(format!("leaseMs must be a positive number, got {lease_ms}")));
@@ -283,6 +286,13 @@ impl<S: Storage> Run<S> {
         self.step_names(st).iter().map(|n| self.record_in(st, n)).collect()
     }
 
+    /// The state of every step, in first-seen order: what the registry counts
+    /// after each transition, without reading whole step records.
+    pub(crate) fn step_states_in(&self, st: &ScopeState) -> Vec<StepState> {
+        let state = |n: &String| stored(st, &self.step_entity_id(n), "state").and_then(Value::as_str).and_then(StepState::parse);
+        self.step_names(st).iter().map(|n| state(n).unwrap_or(StepState::Pending)).collect()
+    }
+
     /// Whether `step(name)` would run the function (false while a completed,
     /// unexpired result exists).
     pub async fn should_run(&self, name: &str) -> Result<bool> {
@@ -366,7 +376,7 @@ impl<S: Storage> Run<S> {
         let stash: RefCell<Option<T>> = RefCell::new(None);
         let written = self
             .scope
-            .commit(|st, at| {
+            .commit_decision(|st, at| {
                 self.status_in(st).check_step()?;
                 let old = self.record_in(st, name);
                 let (o, t) = decide(&old, at)?;
@@ -402,6 +412,14 @@ impl<S: Storage> Run<S> {
             return Err(Error::invalid("a step needs a non-empty name").into());
         }
         opts.retry.validate()?;
+        if let Some(ttl) = opts.ttl_ms {
+            if !ttl.is_finite() || ttl < 0.0 {
+                return Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {ttl}")).into());
+            }
+        }
+        if opts.lease_ms.is_some() {
+            super::merge::check_lease(self.scope.store().storage().capabilities(), &format!("step {name:?}"))?;
+        }
         let lease_ms = opts.lease_ms.unwrap_or(self.lease_ms);
         let holder = self.scope.store().options().holder.clone();
         let policy = opts.retry.clone();
@@ -414,7 +432,8 @@ impl<S: Storage> Run<S> {
         loop {
             enum Next {
                 Memo(Value),
-                Run,
+                /// Run the function for this attempt (its number and start).
+                Run(u32, Option<f64>),
                 Exhausted(String),
             }
             let memo = self.scope.with_state(|st| self.record_in(st, name));
@@ -425,23 +444,29 @@ impl<S: Storage> Run<S> {
             let next = self
                 .transition(name, |old, at| match wf::begin(old, at, &holder, lease_ms, &policy)? {
                     Begin::Memoized(v) => Ok((None, Next::Memo(v))),
-                    Begin::Start(o) => Ok((Some(o), Next::Run)),
+                    Begin::Start(o) => {
+                        let claim = Next::Run(o.record.attempts, o.record.started_at);
+                        Ok((Some(o), claim))
+                    }
                     Begin::Exhausted(o) => {
                         let why = o.record.error.clone().unwrap_or_else(|| wf::LEASE_EXPIRED.into());
                         Ok((Some(o), Next::Exhausted(why)))
                     }
                 })
                 .await?;
-            match next {
+            let (attempt, started_at) = match next {
                 Next::Memo(v) => return Ok(v),
                 Next::Exhausted(why) => {
                     return Err(Error::Rejected(format!("step {name:?} failed and has no attempts left: {why}")).into())
                 }
-                Next::Run => {}
-            }
+                Next::Run(attempt, started_at) => (attempt, started_at),
+            };
             let outcome = f().await;
+            // Still our attempt: same holder, same attempt, same start (a lapsed
+            // lease may have been taken over, even by this same store).
             let mine = |old: &StepRecord| -> Result<()> {
-                if old.lease_holder.as_deref() != Some(holder.as_str()) {
+                let ours = (old.lease_holder.as_deref(), old.attempts, old.started_at);
+                if ours != (Some(holder.as_str()), attempt, started_at) {
                     return Err(Error::Conflict(format!("step {name:?}: the lease was lost while the step ran")));
                 }
                 Ok(())
@@ -466,7 +491,17 @@ impl<S: Storage> Run<S> {
                     }
                 }
             };
-            value.validate()?;
+            if let Err(e) = value.validate() {
+                // Not storable: the attempt fails (without a retry) rather
+                // than leaving the step in progress under a live lease.
+                let msg = e.to_string();
+                self.transition(name, |old, at| {
+                    mine(old)?;
+                    Ok((Some(wf::fail(old, at, msg.clone(), false, &policy)?.outcome), ()))
+                })
+                .await?;
+                return Err(e.into());
+            }
             let ttl = opts.ttl_ms;
             self.transition(name, |old, at| {
                 mine(old)?;
@@ -478,18 +513,25 @@ impl<S: Storage> Run<S> {
                 Ok(v) => v,
                 Err(failure) => {
                     let msg = failure.message.clone();
-                    self.transition(name, |old, at| Ok((Some(wf::fail(old, at, msg.clone(), false, &policy)?.outcome), ())))
-                        .await?;
+                    self.transition(name, |old, at| {
+                        mine(old)?;
+                        Ok((Some(wf::fail(old, at, msg.clone(), false, &policy)?.outcome), ()))
+                    })
+                    .await?;
                     return Err(StepError::Step(failure.error));
                 }
             };
             if verdict {
-                self.transition(name, |old, at| Ok((Some(wf::review_accept(old, at, value.clone(), ttl)?), ())))
-                    .await?;
+                self.transition(name, |old, at| {
+                    mine(old)?;
+                    Ok((Some(wf::review_accept(old, at, value.clone(), ttl)?), ()))
+                })
+                .await?;
                 return Ok(value);
             }
             let retry = self
                 .transition(name, |old, at| {
+                    mine(old)?;
                     let r = wf::review_reject(old, at, &policy)?;
                     Ok((Some(r.outcome), r.retry))
                 })

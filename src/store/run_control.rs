@@ -70,10 +70,16 @@ impl<S: Storage> Run<S> {
 
     /// Every step transition of the run, in the order they were persisted.
     pub fn transitions(&self) -> Vec<TransitionInfo> {
+        // A run id removed by cleanup and created again reuses the entity ids:
+        // skip what the earlier run wrote before this one was created.
+        let created = self.scope().history(self.entity_id(), "createdAt").last().map_or(0, |v| v.seq);
         let mut out: Vec<(u64, usize, TransitionInfo)> = Vec::new();
         for step in self.steps() {
             for v in self.scope().history(&self.step_entity_id(&step.name), "transitions") {
                 let Some(Value::Array(items)) = &v.value else { continue };
+                if v.seq < created {
+                    continue;
+                }
                 for (i, t) in items.iter().enumerate() {
                     let state = |k: &str| t.get(k).and_then(Value::as_str).and_then(StepState::parse);
                     let (Some(from), Some(to)) = (state("from"), state("to")) else { continue };
@@ -103,8 +109,8 @@ impl<S: Storage> Run<S> {
             st.facts.get(&key)?.last().value.clone()
         };
         let mut steps = [0u32; 5];
-        for rec in self.steps_in(st) {
-            if let Some(i) = StepState::ALL.iter().position(|s| *s == rec.state) {
+        for state in self.step_states_in(st) {
+            if let Some(i) = StepState::ALL.iter().position(|s| *s == state) {
                 steps[i] += 1;
             }
         }
@@ -122,6 +128,9 @@ impl<S: Storage> Run<S> {
 
     /// The summary currently in the registry, if any.
     pub(crate) async fn stored_summary(&self) -> Result<Option<RunSummary>> {
+        if super::registry_events::events_layout(self.scope().store().storage().capabilities()) {
+            return self.latest_event().await;
+        }
         let key = registry::info_key(self.run_key());
         match self.scope().store().storage().get(&key).await? {
             Some(bytes) => Ok(Some(registry::decode_summary(&key, &bytes)?)),
@@ -132,6 +141,9 @@ impl<S: Storage> Run<S> {
     /// Writes the summary derived from the facts. `old` is the stored summary
     /// when the status or creation time may have changed (index keys move).
     pub(crate) async fn sync_registry(&self, old: Option<&RunSummary>) -> Result<()> {
+        if super::registry_events::events_layout(self.scope().store().storage().capabilities()) {
+            return self.sync_events().await;
+        }
         let new = self.scope().with_state(|st| self.summary_in(st));
         if old == Some(&new) {
             return Ok(());
@@ -154,6 +166,9 @@ impl<S: Storage> Run<S> {
                 Ok(Some((self.prov("cleanup", None), ops)))
             })
             .await?;
+        if super::registry_events::events_layout(self.scope().store().storage().capabilities()) {
+            return self.remove_events().await;
+        }
         self.scope().store().storage().batch(registry::remove_ops(self.run_key(), summary)).await
     }
 }

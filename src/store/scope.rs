@@ -99,6 +99,10 @@ impl<S: Storage> Scope<S> {
         let _guard = self.cell.write.lock().await;
         self.store.check_open()?;
         let storage = &self.store.inner.storage;
+        if !storage.capabilities().atomic_create {
+            // No seq to claim: writer-unique log keys, merged on read.
+            return super::merge::commit(&self.store, &self.cell, &build).await;
+        }
         let now = self.store.now();
         if !now.is_finite() {
             return Err(Error::invalid("the clock returned a non-finite time"));
@@ -115,11 +119,21 @@ impl<S: Storage> Scope<S> {
             if bytes.len() > MAX_TX_BYTES {
                 return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
             }
-            if rec.seq == 1 {
+            let first = rec.seq == 1;
+            if first {
                 storage.put(&keys::scope_header(&self.cell.key), encode_header(&self.dims())).await?;
             }
             let len = bytes.len();
-            if storage.put_if_absent(&keys::log(&self.cell.key, rec.seq), bytes).await? {
+            let claimed = match storage.put_if_absent(&keys::log(&self.cell.key, rec.seq), bytes).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    if first {
+                        drop_orphan_header(storage, &self.cell.key).await;
+                    }
+                    return Err(e);
+                }
+            };
+            if claimed {
                 self.cell.state.borrow_mut().apply(&rec)?;
                 let mut snap = self.cell.snap.get();
                 snap.tail_bytes += len;
@@ -127,14 +141,77 @@ impl<S: Storage> Scope<S> {
                 self.maybe_snapshot().await;
                 return Ok(Some(rec.info()));
             }
+            // Lost the race. Catching up and claiming the next seq would lose
+            // again, every time, to a writer committing back to back (two tabs
+            // in a write loop): where the backend can, catch up and create in
+            // one atomic step instead, which cannot lose.
+            if let Some(done) = self.append_locked(now, &build).await? {
+                return Ok(done);
+            }
             self.catch_up_locked().await?;
         }
         Err(Error::Conflict(format!("could not claim a seq after {MAX_CLAIMS} attempts: too many concurrent writers")))
     }
 
+    /// [`Storage::append_after`] on the scope's log: applies the records other
+    /// writers committed, builds the transaction on the caught-up state and
+    /// creates it, atomically. `None` when the backend cannot. Caller holds
+    /// the write lock.
+    async fn append_locked(
+        &self,
+        now: f64,
+        build: &impl Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>>,
+    ) -> Result<Option<Option<TxInfo>>> {
+        let storage = &self.store.inner.storage;
+        let key = self.cell.key.clone();
+        let mut built: Option<(TxRecord, usize)> = None;
+        let mut caught_up = 0usize;
+        let mut step = |tail: Vec<(String, Vec<u8>)>| -> Result<Vec<(String, Vec<u8>)>> {
+            built = None;
+            let mut recs = Vec::with_capacity(tail.len());
+            for (k, v) in tail {
+                let rec = codec::decode_tx(&k, &v)?;
+                if keys::seq_of(&k)? != rec.seq {
+                    return Err(Error::corrupt(k, format!("the record holds seq {}", rec.seq)));
+                }
+                recs.push((k, v.len(), rec));
+            }
+            caught_up += apply_tail(&mut self.cell.state.borrow_mut(), recs)?;
+            let st = self.cell.state.borrow();
+            let at = st.last_at().map_or(now, |last| now.max(last));
+            let Some((prov, ops)) = build(&st, at)? else { return Ok(Vec::new()) };
+            let rec = TxRecord { seq: st.seq() + 1, at, cause: prov.cause, actor: prov.actor, note: prov.note, ops };
+            let bytes = codec::encode_tx(&rec);
+            if bytes.len() > MAX_TX_BYTES {
+                return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
+            }
+            let entry = (keys::log(&key, rec.seq), bytes);
+            built = Some((rec, entry.1.len()));
+            Ok(vec![entry])
+        };
+        let after = keys::log(&key, self.seq());
+        let done = storage.append_after(&keys::log_prefix(&key), &after, &mut step).await;
+        let mut snap = self.cell.snap.get();
+        snap.tail_bytes += caught_up;
+        self.cell.snap.set(snap);
+        if !done? {
+            return Ok(None);
+        }
+        let Some((rec, len)) = built else { return Ok(Some(None)) };
+        self.cell.state.borrow_mut().apply(&rec)?;
+        let mut snap = self.cell.snap.get();
+        snap.tail_bytes += len;
+        self.cell.snap.set(snap);
+        self.maybe_snapshot().await;
+        Ok(Some(Some(rec.info())))
+    }
+
     /// Reads records other writers committed and applies them. Caller holds the write lock.
     async fn catch_up_locked(&self) -> Result<usize> {
         let storage = &self.store.inner.storage;
+        if !storage.capabilities().atomic_create {
+            return super::merge::catch_up(storage, &self.cell).await;
+        }
         let from = self.seq();
         let tail = fetch_tail(storage, &self.cell.key, from).await?;
         let bytes = apply_tail(&mut self.cell.state.borrow_mut(), tail)?;
@@ -177,6 +254,9 @@ impl<S: Storage> Scope<S> {
                 let _ = storage.delete(&keys::snapshot(&self.cell.key, snap.base_seq)).await;
             }
             self.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
+            // Same schedule as the snapshot walk: keeps the in-memory state
+            // as packed as a reopened one.
+            self.cell.state.borrow_mut().compact();
         }
     }
 
@@ -230,8 +310,14 @@ impl<S: Storage> Scope<S> {
         if self.cell.state.borrow().checkpoint(name).is_some() {
             return Err(Error::Conflict(format!("a checkpoint named {name:?} already exists in this scope")));
         }
-        let cp = Checkpoint { name: name.to_string(), seq: self.seq(), at: self.store.now() };
-        if !self.store.inner.storage.put_if_absent(&key, codec::encode_checkpoint(&cp)).await? {
+        let now = self.store.now();
+        if !now.is_finite() {
+            return Err(Error::invalid("the clock returned a non-finite time"));
+        }
+        let cp = Checkpoint { name: name.to_string(), seq: self.seq(), at: now };
+        let ord = self.cell.state.borrow().checkpoints().len() as u64;
+        // Strict durability: a checkpoint is what people roll back to.
+        if !self.store.inner.storage.put_if_absent_durable(&key, codec::encode_checkpoint(&cp, ord)).await? {
             return Err(Error::Conflict(format!("a checkpoint named {name:?} already exists in this scope")));
         }
         self.cell.state.borrow_mut().add_checkpoint(cp.clone())?;
@@ -277,20 +363,50 @@ impl<S: Storage> Scope<S> {
         if target.seq() > 0 {
             return Err(Error::Conflict("the fork target scope is not empty".into()));
         }
-        let state = self.cell.state.borrow().truncated(seq, dims.clone());
+        let mut state = self.cell.state.borrow().truncated(seq, dims.clone());
+        // Checkpoints the (transaction-less) target already has are stored:
+        // keep them, as a reopen would.
+        state.checkpoints = target.cell.state.borrow().checkpoints().to_vec();
         if seq > 0 {
             let storage = &self.store.inner.storage;
             let bytes = codec::encode_snapshot(&state);
             let len = bytes.len();
             storage.put(&keys::scope_header(&target.cell.key), encode_header(&dims)).await?;
-            if !storage.put_if_absent(&keys::snapshot(&target.cell.key, seq), bytes).await? {
-                return Err(Error::Conflict("the fork target scope is not empty".into()));
+            let atomic = storage.capabilities().atomic_create;
+            let snap_key = if atomic {
+                keys::snapshot(&target.cell.key, seq)
+            } else {
+                super::merge::snapshot_key(&target.cell.key, seq, 0, None)
+            };
+            match storage.put_if_absent(&snap_key, bytes).await {
+                Ok(true) => {}
+                Ok(false) => return Err(Error::Conflict("the fork target scope is not empty".into())),
+                Err(e) => {
+                    drop_orphan_header(storage, &target.cell.key).await;
+                    return Err(e);
+                }
             }
             target.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
+            if !atomic {
+                super::merge::set_fork_base(&target.cell, seq, snap_key);
+            }
         }
         *target.cell.state.borrow_mut() = state;
         drop(_guard);
         Ok(target)
+    }
+}
+
+/// Removes the scope header written just before a first log record (or a
+/// fork's snapshot) whose write failed, so that a failed write does not make
+/// the scope count as holding a transaction. Keeps the header if any log
+/// record or snapshot shows that another writer committed meanwhile. Best
+/// effort: a header left behind is harmless to loading.
+pub(super) async fn drop_orphan_header<S: Storage>(storage: &S, scope: &str) {
+    let log = storage.list(&keys::log_prefix(scope), None, Some(1)).await;
+    let snap = storage.list(&keys::snapshot_prefix(scope), None, Some(1)).await;
+    if matches!((log, snap), (Ok(l), Ok(s)) if l.is_empty() && s.is_empty()) {
+        let _ = storage.delete(&keys::scope_header(scope)).await;
     }
 }
 

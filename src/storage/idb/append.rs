@@ -1,0 +1,97 @@
+//! `Storage::append_after` on IndexedDB: one readwrite transaction that reads
+//! the tail of a log (`getAllKeys` + `getAll` on one key range, issued
+//! together), runs the caller's synchronous `build` on it and `add`s what it
+//! returns. Readwrite transactions on the store are serialised across tabs and
+//! workers, so nobody can append in between: the caller cannot lose.
+//!
+//! It runs in its own transaction, outside the group-commit queue, because
+//! `build` borrows the caller's state; the store only uses it after losing a
+//! seq claim, so the common, uncontended path stays grouped.
+
+use std::cell::RefCell;
+
+use indexed_db_futures::internals::SystemRepr;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
+use indexed_db_futures::KeyRange;
+use wasm_bindgen::prelude::*;
+
+use super::conn::{classify, classify_js};
+use super::group::commit_tx;
+use super::{decode_key, decode_value, js_bytes, js_key, Durability, Fail, IdbStorage, STORE};
+use crate::error::Result;
+
+type Entries = Vec<(String, Vec<u8>)>;
+
+impl IdbStorage {
+    pub(super) async fn append(
+        &self,
+        prefix: &str,
+        after: &str,
+        build: &mut dyn FnMut(Entries) -> Result<Entries>,
+    ) -> Result<()> {
+        let name = self.inner.name.as_str();
+        let what = "an append";
+        let mut upper = prefix.as_bytes().to_vec();
+        upper.push(0xFF);
+        let (lower, open) = if after >= prefix { (after.as_bytes(), true) } else { (prefix.as_bytes(), false) };
+        let build = RefCell::new(build);
+        // The first entry the last attempt wrote: after a connection lost while
+        // committing, finding it in the tail means that attempt committed.
+        let last: RefCell<Option<(String, Vec<u8>)>> = RefCell::new(None);
+        let strict = self.inner.opts.durability == Durability::Strict;
+        self.with_retry(async |db, maybe_committed| {
+            let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
+            let tx = db
+                .transaction(STORE)
+                .with_mode(TransactionMode::Readwrite)
+                .with_options(TransactionOptions::new().with_durability(durability))
+                .build()
+                .map_err(|e| classify(name, what, &e))?;
+            let sys_tx: web_sys::IdbTransaction = tx.as_sys().clone().into();
+            let store = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?;
+            let range = KeyRange::Bound(js_bytes(lower), open, js_bytes(&upper), true);
+            let kreq = store
+                .get_all_keys::<JsValue>()
+                .with_query::<JsValue, _>(range.clone())
+                .primitive()
+                .map_err(|e| classify(name, what, &e))?;
+            let vreq = store.get_all::<JsValue>().with_query::<JsValue, _>(range).primitive().map_err(|e| classify(name, what, &e))?;
+            let ks = kreq.await.map_err(|e| classify(name, what, &e))?;
+            let vs = vreq.await.map_err(|e| classify(name, what, &e))?;
+            let mut tail = Vec::new();
+            for (k, v) in ks.zip(vs) {
+                let k = decode_key(name, k.map_err(|e| classify(name, what, &e))?)?;
+                let v = decode_value(&k, v.map_err(|e| classify(name, what, &e))?)?;
+                tail.push((k, v));
+            }
+            if maybe_committed {
+                if let Some(mine) = last.borrow().as_ref() {
+                    if tail.iter().any(|e| e == mine) {
+                        return Ok(());
+                    }
+                }
+            }
+            // Synchronous: nothing but IndexedDB requests is awaited in here.
+            let entries = (build.borrow_mut())(tail)?;
+            let sys_store: &web_sys::IdbObjectStore = store.as_sys();
+            for (k, v) in &entries {
+                if let Err(e) = sys_store.add_with_key(&js_bytes(v), &js_key(k)) {
+                    let _ = sys_tx.abort();
+                    return Err(classify_js(name, what, &e));
+                }
+            }
+            *last.borrow_mut() = entries.first().cloned();
+            commit_tx(tx, &sys_tx, name, what).await?;
+            self.bump(|s| {
+                s.write_transactions += 1;
+                s.writes += 1;
+                s.appends += 1;
+            });
+            let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+            self.inner.notifier.post(&keys);
+            Ok::<(), Fail>(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,168 @@
+//! Opening, upgrading and losing connections, and turning IndexedDB errors
+//! into `Error::Storage` messages.
+
+use std::rc::Weak;
+
+use futures_util::future::{select, Either};
+use indexed_db_futures::database::Database;
+use indexed_db_futures::error::{Error as IdbError, JSError, OpenDbError};
+use indexed_db_futures::internals::SystemRepr;
+use indexed_db_futures::prelude::*;
+use wasm_bindgen::prelude::*;
+
+use super::{sync, Fail, IdbStorage, Inner, STORE};
+use crate::error::{Error, Result};
+
+/// An open connection and the handler that closes it on `versionchange`
+/// and `close`.
+pub(crate) struct Conn {
+    pub(crate) db: Database,
+    handler: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Conn {
+    /// Closes the connection. The handler may be running right now (this is
+    /// called from it), so it is freed on a later tick.
+    pub(crate) fn close(self) {
+        let sys: &web_sys::IdbDatabase = self.db.as_sys();
+        sys.set_onversionchange(None);
+        sys.set_onclose(None);
+        sys.close();
+        let handler = self.handler;
+        wasm_bindgen_futures::spawn_local(async move { drop(handler) });
+    }
+}
+
+/// The schema upgrade. Version 1: the `kv` object store (out-of-line binary
+/// keys, `Uint8Array` values). A later version adds its step here, guarded by
+/// what is missing, so any older database upgrades in one go.
+fn upgrade(db: &Database) -> indexed_db_futures::Result<()> {
+    let sys: &web_sys::IdbDatabase = db.as_sys();
+    if !sys.object_store_names().contains(STORE) {
+        db.create_object_store(STORE).build()?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result<Conn> {
+    let (blocked_tx, blocked_rx) = sync::oneshot::<()>();
+    let req = Database::open(name)
+        .with_version(version)
+        .with_on_blocked(move |_| {
+            blocked_tx.send(());
+            Ok(())
+        })
+        .with_on_upgrade_needed(|_, db| upgrade(&db))
+        .build()
+        .map_err(|e| open_error(name, version, &e))?;
+    let db = match select(Box::pin(req), Box::pin(blocked_rx)).await {
+        Either::Left((res, _)) => res.map_err(|e| open_error(name, version, &e))?,
+        Either::Right(((), pending)) => {
+            // The open stays queued in the browser; close it if it ever succeeds
+            // so that we never hold a connection nobody uses.
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(db) = pending.await {
+                    db.close();
+                }
+            });
+            return Err(Error::Storage(format!(
+                "IndexedDB {name:?}: opening at schema version {version} is blocked: another tab or worker \
+                 holds the database open at an older version and does not close it; close the other tabs \
+                 of this site (or reload them) and try again"
+            )));
+        }
+    };
+    let sys: &web_sys::IdbDatabase = db.as_sys();
+    if !sys.object_store_names().contains(STORE) {
+        sys.close();
+        return Err(Error::Storage(format!(
+            "IndexedDB {name:?}: the database exists at version {} without Waymark's object store {STORE:?}; \
+             it belongs to other code: choose another database name",
+            sys.version()
+        )));
+    }
+    // versionchange: another context upgrades or deletes the database and
+    // waits for us to close. close: the browser dropped the connection.
+    let handler = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
+        if let Some(inner) = owner.upgrade() {
+            IdbStorage { inner }.drop_connection();
+        }
+    });
+    sys.set_onversionchange(Some(handler.as_ref().unchecked_ref()));
+    sys.set_onclose(Some(handler.as_ref().unchecked_ref()));
+    Ok(Conn { db, handler })
+}
+
+/// `(name, message)` of a JS error value.
+pub(crate) fn js_parts(v: &JsValue) -> (String, String) {
+    if let Some(d) = v.dyn_ref::<web_sys::DomException>() {
+        return (d.name(), d.message());
+    }
+    if let Some(e) = v.dyn_ref::<js_sys::Error>() {
+        return (String::from(e.name()), String::from(e.message()));
+    }
+    ("Error".into(), format!("{v:?}"))
+}
+
+fn lib_parts(e: &IdbError) -> (String, String) {
+    match e {
+        IdbError::DomException(d) => (d.as_sys().name(), d.message()),
+        IdbError::Unknown(JSError::Error(js)) => (String::from(js.name()), String::from(js.message())),
+        other => ("Error".into(), other.to_string()),
+    }
+}
+
+fn open_error(name: &str, version: u32, e: &OpenDbError) -> Error {
+    let (n, m) = match e {
+        OpenDbError::Base(b) => lib_parts(b),
+        other => ("Error".into(), other.to_string()),
+    };
+    match n.as_str() {
+        "VersionError" => Error::Storage(format!(
+            "IndexedDB {name:?}: the database has a newer schema than version {version} (a newer Waymark \
+             upgraded it in another tab): reload this page or worker"
+        )),
+        "QuotaExceededError" => quota(name, "opening the database", &m),
+        _ => Error::Storage(format!("IndexedDB {name:?}: opening the database failed: {n}: {m}")),
+    }
+}
+
+fn quota(name: &str, what: &str, m: &str) -> Error {
+    Error::Storage(format!(
+        "IndexedDB {name:?}: {what} failed: the storage quota is exceeded ({m}); nothing was written. \
+         Free space, delete old data, or ask for persistent storage with navigator.storage.persist()"
+    ))
+}
+
+/// Sorts an error into "the connection was lost" (retried once on a new
+/// connection) and everything else.
+pub(crate) fn classify_parts(name: &str, what: &str, n: &str, m: &str) -> Fail {
+    let lost = n == "UnknownError"
+        || m.contains("Connection to Indexed Database server lost")
+        || (n == "InvalidStateError" && m.contains("clos"));
+    if lost {
+        return Fail::Lost {
+            msg: format!(
+                "IndexedDB {name:?}: {what} failed: the connection to the database was lost ({n}: {m}) and \
+                 reopening it did not help; nothing was written"
+            ),
+            at_commit: false,
+        };
+    }
+    match n {
+        "QuotaExceededError" => Fail::Other(quota(name, what, m)),
+        _ => Fail::Other(Error::Storage(format!(
+            "IndexedDB {name:?}: {what} failed, nothing of it was applied: {n}: {m}"
+        ))),
+    }
+}
+
+pub(crate) fn classify(name: &str, what: &str, e: &IdbError) -> Fail {
+    let (n, m) = lib_parts(e);
+    classify_parts(name, what, &n, &m)
+}
+
+pub(crate) fn classify_js(name: &str, what: &str, e: &JsValue) -> Fail {
+    let (n, m) = js_parts(e);
+    classify_parts(name, what, &n, &m)
+}

@@ -1,0 +1,258 @@
+//! Group commit: the write queue and the one readwrite transaction per group.
+//! See the module docs of `idb` for the semantics.
+
+use std::collections::HashMap;
+
+use indexed_db_futures::database::Database;
+use indexed_db_futures::internals::SystemRepr;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
+use wasm_bindgen::prelude::*;
+
+use super::conn::{classify, classify_js, classify_parts};
+use super::{js_bytes, js_key, sync, Fail, IdbStorage, STORE};
+use crate::error::Result;
+
+/// A group stops growing past this many writes or value bytes (a single
+/// member larger than that still goes, alone).
+const MAX_GROUP_WRITES: usize = 20_000;
+const MAX_GROUP_BYTES: usize = 32 * 1024 * 1024;
+
+/// One put or delete, encoded before any transaction opens.
+pub(crate) struct Write {
+    pub(crate) key: String,
+    jkey: JsValue,
+    /// `None` deletes.
+    value: Option<JsValue>,
+    /// The bytes of a create, to recognise our own write after a lost connection.
+    bytes: Option<Vec<u8>>,
+    len: usize,
+}
+
+impl Write {
+    pub(crate) fn put(key: &str, value: &[u8]) -> Write {
+        Write { key: key.to_string(), jkey: js_key(key), value: Some(js_bytes(value)), bytes: None, len: value.len() }
+    }
+
+    pub(crate) fn delete(key: &str) -> Write {
+        Write { key: key.to_string(), jkey: js_key(key), value: None, bytes: None, len: 0 }
+    }
+
+    pub(crate) fn create(key: &str, value: Vec<u8>) -> Write {
+        Write { key: key.to_string(), jkey: js_key(key), value: Some(js_bytes(&value)), len: value.len(), bytes: Some(value) }
+    }
+}
+
+pub(crate) enum Work {
+    /// Applied whole, in order. Answers the number of writes.
+    Batch(Vec<Write>),
+    /// Creates the keys in order while they are absent, stopping at the
+    /// first that exists. Answers how many were created.
+    Create(Vec<Write>),
+}
+
+impl Work {
+    fn writes(&self) -> &[Write] {
+        match self {
+            Work::Batch(w) | Work::Create(w) => w,
+        }
+    }
+}
+
+/// Commits; an abort names its cause (quota, lost connection, …). A
+/// connection lost here may have committed (`at_commit`).
+pub(super) async fn commit_tx(
+    tx: indexed_db_futures::transaction::Transaction<'_>,
+    sys_tx: &web_sys::IdbTransaction,
+    name: &str,
+    what: &str,
+) -> std::result::Result<(), Fail> {
+    if let Err(e) = tx.commit().await {
+        let fail = match sys_tx.error() {
+            Some(d) => classify_parts(name, what, &d.name(), &d.message()),
+            None => classify(name, what, &e),
+        };
+        return Err(match fail {
+            Fail::Lost { msg, .. } => Fail::Lost { msg, at_commit: true },
+            other => other,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) struct Member {
+    pub(crate) work: Work,
+    pub(crate) strict: bool,
+    pub(crate) reply: sync::Sender<Result<usize>>,
+}
+
+impl IdbStorage {
+    /// Drains the queue, one group per transaction, until it is empty.
+    pub(super) async fn flush_loop(&self) {
+        loop {
+            let group = self.take_group();
+            if group.is_empty() {
+                self.inner.flushing.set(false);
+                if self.inner.closed.get() {
+                    self.drop_connection();
+                }
+                return;
+            }
+            self.run_group(group).await;
+        }
+    }
+
+    fn take_group(&self) -> Vec<Member> {
+        let mut q = self.inner.queue.borrow_mut();
+        let (mut writes, mut bytes) = (0usize, 0usize);
+        let mut group = Vec::new();
+        while let Some(m) = q.front() {
+            let w = m.work.writes();
+            let (n, b) = (w.len(), w.iter().map(|w| w.len).sum::<usize>());
+            if !group.is_empty() && (writes + n > MAX_GROUP_WRITES || bytes + b > MAX_GROUP_BYTES) {
+                break;
+            }
+            writes += n;
+            bytes += b;
+            group.extend(q.pop_front());
+        }
+        group
+    }
+
+    async fn run_group(&self, group: Vec<Member>) {
+        match self.commit_members(&group).await {
+            Ok(answers) => {
+                for (m, a) in group.into_iter().zip(answers) {
+                    m.reply.send(Ok(a));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                group.into_iter().for_each(|m| m.reply.send(Err(e.clone())));
+            }
+            Err(_) => {
+                // Nothing of the group was applied: retry each member alone so
+                // that a member fails only when it fails by itself.
+                self.bump(|s| s.split_groups += 1);
+                for m in group {
+                    let r = self.commit_members(std::slice::from_ref(&m)).await.map(|a| a[0]);
+                    m.reply.send(r);
+                }
+            }
+        }
+    }
+
+    async fn commit_members(&self, ms: &[Member]) -> Result<Vec<usize>> {
+        let strict = self.inner.opts.durability == super::Durability::Strict || ms.iter().any(|m| m.strict);
+        let answers = self.with_retry(async |db, retried| self.try_group(db, ms, strict, retried).await).await?;
+        self.bump(|s| {
+            s.write_transactions += 1;
+            s.writes += ms.len() as u64;
+        });
+        Ok(answers)
+    }
+
+    /// One readwrite transaction: probe the creates' keys, decide every
+    /// member in order, issue the writes, commit. Only IndexedDB requests are
+    /// awaited in here.
+    async fn try_group(&self, db: &Database, ms: &[Member], strict: bool, verify: bool) -> std::result::Result<Vec<usize>, Fail> {
+        let name = self.inner.name.as_str();
+        let what = "a write transaction";
+        let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
+        let tx = db
+            .transaction(STORE)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(TransactionOptions::new().with_durability(durability))
+            .build()
+            .map_err(|e| classify(name, what, &e))?;
+        let sys_tx: web_sys::IdbTransaction = tx.as_sys().clone().into();
+        let store = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?;
+
+        // 1. Does each create's key exist? All probes go out at once; after a
+        //    lost connection they read the value, to recognise our own write.
+        let mut probe_keys: Vec<&Write> = Vec::new();
+        {
+            let mut seen = std::collections::HashSet::new();
+            for m in ms {
+                if let Work::Create(ws) = &m.work {
+                    probe_keys.extend(ws.iter().filter(|w| seen.insert(w.key.as_str())));
+                }
+            }
+        }
+        let mut probes = Vec::with_capacity(probe_keys.len());
+        for w in &probe_keys {
+            let req = if verify {
+                store.get::<JsValue, JsValue, _>(w.jkey.clone()).primitive()
+            } else {
+                store.get_key::<JsValue, _>(w.jkey.clone()).primitive()
+            };
+            probes.push(req.map_err(|e| classify(name, what, &e))?);
+        }
+        let mut existing: HashMap<&str, Option<JsValue>> = HashMap::with_capacity(probes.len());
+        for (w, p) in probe_keys.iter().zip(probes) {
+            existing.insert(w.key.as_str(), p.await.map_err(|e| classify(name, what, &e))?);
+        }
+
+        // 2. Decide, in arrival order, with the group's own writes overlaid.
+        let mut overlay: HashMap<&str, bool> = HashMap::new();
+        let mut plan: Vec<&Write> = Vec::new();
+        let mut answers = Vec::with_capacity(ms.len());
+        for m in ms {
+            match &m.work {
+                Work::Batch(ws) => {
+                    for w in ws {
+                        overlay.insert(w.key.as_str(), w.value.is_some());
+                        plan.push(w);
+                    }
+                    answers.push(ws.len());
+                }
+                Work::Create(ws) => {
+                    let mut n = 0;
+                    for w in ws {
+                        let stored = existing.get(w.key.as_str()).and_then(Option::as_ref);
+                        let present = overlay.get(w.key.as_str()).copied().unwrap_or(stored.is_some());
+                        if present {
+                            // After a lost connection: the lost transaction may have committed.
+                            let ours = verify
+                                && !overlay.contains_key(w.key.as_str())
+                                && stored.and_then(|v| v.dyn_ref::<js_sys::Uint8Array>()).map(|a| a.to_vec())
+                                    == w.bytes;
+                            if !ours {
+                                break;
+                            }
+                        } else {
+                            plan.push(w);
+                        }
+                        overlay.insert(w.key.as_str(), true);
+                        n += 1;
+                    }
+                    answers.push(n);
+                }
+            }
+        }
+
+        // 3. Issue every write; a synchronous failure aborts the whole group.
+        let sys_store: &web_sys::IdbObjectStore = store.as_sys();
+        let fail_key = self.inner.fail_key.borrow().clone();
+        for w in &plan {
+            let r = match &w.value {
+                Some(v) => sys_store.put_with_key(v, &w.jkey).map(drop),
+                None => sys_store.delete(&w.jkey).map(drop),
+            };
+            if let Err(e) = r {
+                let _ = sys_tx.abort();
+                return Err(classify_js(name, what, &e));
+            }
+            if fail_key.as_deref() == Some(w.key.as_str()) {
+                // Test hook: an add on the key just written fails later with
+                // ConstraintError and aborts the transaction mid-way.
+                let _ = sys_store.add_with_key(&JsValue::NULL, &w.jkey);
+            }
+        }
+
+        // 4. Commit; an abort names its cause (quota, lost connection, …).
+        commit_tx(tx, &sys_tx, name, what).await?;
+        let keys: Vec<&str> = plan.iter().map(|w| w.key.as_str()).collect();
+        self.inner.notifier.post(&keys);
+        Ok(answers)
+    }
+}

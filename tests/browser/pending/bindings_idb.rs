@@ -1,0 +1,286 @@
+//! PENDING (phase 2): becomes src/bindings/idb.rs once the "Bindings:" commit lands;
+//! see tests/browser/pending/hook.py. Not compiled from here.
+//! `indexedDbStorage(dbName, options?)`: the IndexedDB adapter
+//! ([`crate::storage::idb`]) for browser pages, Web Workers and extension
+//! service workers. Like `MemoryStorage` it is itself a `StorageAdapter`,
+//! and `open()` recognises it and uses the Rust adapter directly.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use super::convert::{self, At};
+use super::error::{kind_of, reject, spawn, to_js};
+use crate::error::{Error, Result};
+use crate::storage::idb::{ChangeNotice, Durability, IdbOptions, IdbStorage, Subscription};
+use crate::storage::{BatchOp, Storage};
+
+thread_local! {
+    /// Hand-over slot of [`JsIdbStorage::claim`].
+    static CLAIMED: RefCell<Option<IdbStorage>> = const { RefCell::new(None) };
+}
+
+/// Persistent storage in IndexedDB: browser pages, Web Workers and
+/// browser-extension service workers. Every Waymark transaction commits in
+/// one IndexedDB transaction; concurrent ones are grouped. Several tabs or
+/// workers may open the same database.
+///
+/// ```ts
+/// import { open, indexedDbStorage } from "waymark";
+/// const storage = indexedDbStorage("my-agent", { durability: "relaxed" });
+/// const store = await open({ storage });
+/// const scope = await store.scope({ project: "acme" });
+/// storage.onChange(() => scope.refresh());   // another tab committed
+/// ```
+#[wasm_bindgen(js_name = IndexedDbStorage)]
+pub struct JsIdbStorage {
+    inner: IdbStorage,
+    subs: Rc<RefCell<HashMap<u32, Subscription>>>,
+    next: RefCell<u32>,
+}
+
+/// Opens (on first use) the IndexedDB database `dbName`.
+/// `options.durability`: `"relaxed"` (default: a power cut may lose a whole
+/// recent transaction, never part of one) or `"strict"` (every transaction is
+/// flushed to disk before its promise resolves). Checkpoints are always strict.
+///
+/// ```ts
+/// const storage = indexedDbStorage("my-agent", { durability: "strict" });
+/// ```
+#[wasm_bindgen(js_name = indexedDbStorage)]
+pub fn indexed_db_storage(
+    #[wasm_bindgen(js_name = dbName, unchecked_param_type = "string")] db_name: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "IndexedDbOptions")] options: JsValue,
+) -> std::result::Result<JsIdbStorage, JsValue> {
+    let parse = || -> Result<JsIdbStorage> {
+        let name = convert::non_empty(&db_name, &At::root("dbName"))?;
+        let mut opts = IdbOptions::default();
+        if !options.is_undefined() && !options.is_null() {
+            for (k, v) in convert::fields(&options, &At::root("options"), &["durability"])? {
+                if k == "durability" && !v.is_undefined() {
+                    opts.durability = match v.as_string().as_deref() {
+                        Some("relaxed") => Durability::Relaxed,
+                        Some("strict") => Durability::Strict,
+                        _ => {
+                            return Err(Error::invalid(format!(
+                                "options.durability must be \"relaxed\" or \"strict\", got {}",
+                                kind_of(&v)
+                            )))
+                        }
+                    };
+                }
+            }
+        }
+        Ok(JsIdbStorage { inner: IdbStorage::new(&name, opts), subs: Rc::default(), next: RefCell::new(0) })
+    };
+    parse().map_err(to_js)
+}
+
+impl JsIdbStorage {
+    /// The Rust storage behind `v`, when `v` is an `IndexedDbStorage`.
+    pub(crate) fn claim(v: &JsValue) -> Option<IdbStorage> {
+        let f = Reflect::get(v, &JsValue::from_str("__waymarkClaimIdb")).ok()?.dyn_into::<Function>().ok()?;
+        CLAIMED.with(|c| c.borrow_mut().take());
+        f.call0(v).ok()?;
+        CLAIMED.with(|c| c.borrow_mut().take())
+    }
+}
+
+fn key_arg(v: &JsValue) -> Result<String> {
+    convert::string(v, &At::root("key"))
+}
+
+fn bytes_arg(v: &JsValue) -> Result<Vec<u8>> {
+    v.dyn_ref::<Uint8Array>()
+        .map(Uint8Array::to_vec)
+        .ok_or_else(|| Error::invalid(format!("value must be a Uint8Array, got {}", kind_of(v))))
+}
+
+fn run<T: Into<JsValue>>(f: impl std::future::Future<Output = Result<T>> + 'static) -> Promise {
+    spawn(async move { f.await.map(Into::into) })
+}
+
+fn notice_to_js(n: &ChangeNotice) -> JsValue {
+    let o = Object::new();
+    let keys: Array = n.keys.iter().map(|k| JsValue::from_str(k)).collect();
+    let scopes: Array = n.scopes().iter().map(|k| JsValue::from_str(k)).collect();
+    let _ = Reflect::set(&o, &"keys".into(), &keys);
+    let _ = Reflect::set(&o, &"scopes".into(), &scopes);
+    let _ = Reflect::set(&o, &"all".into(), &n.all.into());
+    o.into()
+}
+
+#[wasm_bindgen(js_class = IndexedDbStorage)]
+impl JsIdbStorage {
+    #[wasm_bindgen(js_name = "__waymarkClaimIdb", skip_typescript)]
+    pub fn claim_slot(&self) {
+        CLAIMED.with(|c| *c.borrow_mut() = Some(self.inner.clone()));
+    }
+
+    /// The database name.
+    #[wasm_bindgen(getter, js_name = dbName)]
+    pub fn db_name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    /// `"relaxed"` or `"strict"`.
+    #[wasm_bindgen(getter)]
+    pub fn durability(&self) -> String {
+        match self.inner.options().durability {
+            Durability::Relaxed => "relaxed".into(),
+            Durability::Strict => "strict".into(),
+        }
+    }
+
+    /// Calls `listener` after another tab, worker or storage object on this
+    /// database commits: `{ keys, scopes, all }`, where `scopes` are scope
+    /// digests. Typical use: `storage.onChange(() => scope.refresh())`.
+    /// Returns a function that unsubscribes. Notices are a hint: a context
+    /// that was asleep misses them and refreshes on use.
+    #[wasm_bindgen(js_name = onChange, unchecked_return_type = "() => void")]
+    pub fn on_change(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(change: { keys: string[]; scopes: string[]; all: boolean }) => void")]
+        listener: Function,
+    ) -> JsValue {
+        let sub = self.inner.subscribe(move |n| {
+            let _ = listener.call1(&JsValue::UNDEFINED, &notice_to_js(n));
+        });
+        let id = {
+            let mut next = self.next.borrow_mut();
+            *next += 1;
+            *next
+        };
+        self.subs.borrow_mut().insert(id, sub);
+        let subs = Rc::downgrade(&self.subs);
+        Closure::once_into_js(move || {
+            if let Some(subs) = subs.upgrade() {
+                subs.borrow_mut().remove(&id);
+            }
+        })
+    }
+
+    /// Closes the connection (queued writes finish first). Later calls fail
+    /// with `STORAGE`.
+    pub fn close(&self) {
+        self.subs.borrow_mut().clear();
+        self.inner.close();
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | undefined>")]
+    pub fn get(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
+        let s = self.inner.clone();
+        match key_arg(&key) {
+            Ok(k) => run(async move { Ok(s.get(&k).await?.map_or(JsValue::UNDEFINED, |v| Uint8Array::from(&v[..]).into())) }),
+            Err(e) => reject(e),
+        }
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn put(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] value: JsValue,
+    ) -> Promise {
+        let s = self.inner.clone();
+        match key_arg(&key).and_then(|k| Ok((k, bytes_arg(&value)?))) {
+            Ok((k, v)) => run(async move { s.put(&k, v).await.map(|_| JsValue::UNDEFINED) }),
+            Err(e) => reject(e),
+        }
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
+        let s = self.inner.clone();
+        match key_arg(&key) {
+            Ok(k) => run(async move { s.delete(&k).await.map(|_| JsValue::UNDEFINED) }),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Keys starting with `prefix`, in ascending UTF-8 byte order.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
+    pub fn list(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] prefix: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ListOptions")] options: JsValue,
+    ) -> Promise {
+        let s = self.inner.clone();
+        let parsed = (|| -> Result<(String, Option<String>, Option<usize>)> {
+            let prefix = convert::string(&prefix, &At::root("prefix"))?;
+            let (mut after, mut limit) = (None, None);
+            if !options.is_undefined() && !options.is_null() {
+                for (k, v) in convert::fields(&options, &At::root("options"), &["after", "limit"])? {
+                    if v.is_undefined() {
+                        continue;
+                    }
+                    match k.as_str() {
+                        "after" => after = Some(convert::string(&v, &At::root("options.after"))?),
+                        _ => limit = Some(convert::seq(&v, &At::root("options.limit"))? as usize),
+                    }
+                }
+            }
+            Ok((prefix, after, limit))
+        })();
+        match parsed {
+            Ok((p, a, l)) => run(async move {
+                let keys = s.list(&p, a.as_deref(), l).await?;
+                Ok(keys.iter().map(|k| JsValue::from_str(k)).collect::<Array>())
+            }),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Applies the ops atomically, in order.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn batch(&self, #[wasm_bindgen(unchecked_param_type = "BatchOp[]")] ops: JsValue) -> Promise {
+        let s = self.inner.clone();
+        let parsed = (|| -> Result<Vec<BatchOp>> {
+            let arr = ops.dyn_ref::<Array>().ok_or_else(|| Error::invalid("ops must be an array"))?;
+            arr.iter()
+                .map(|op| {
+                    let put = Reflect::get(&op, &"put".into()).unwrap_or(JsValue::UNDEFINED);
+                    if !put.is_undefined() {
+                        let value = Reflect::get(&op, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+                        return Ok(BatchOp::Put(key_arg(&put)?, bytes_arg(&value)?));
+                    }
+                    let del = Reflect::get(&op, &"delete".into()).unwrap_or(JsValue::UNDEFINED);
+                    if !del.is_undefined() {
+                        return Ok(BatchOp::Delete(key_arg(&del)?));
+                    }
+                    Err(Error::invalid("each op is { put, value } or { delete }"))
+                })
+                .collect()
+        })();
+        match parsed {
+            Ok(ops) => run(async move { s.batch(ops).await.map(|_| JsValue::UNDEFINED) }),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Creates the key if it is missing; `false` if it exists.
+    #[wasm_bindgen(js_name = putIfAbsent, unchecked_return_type = "Promise<boolean>")]
+    pub fn put_if_absent(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] value: JsValue,
+    ) -> Promise {
+        let s = self.inner.clone();
+        match key_arg(&key).and_then(|k| Ok((k, bytes_arg(&value)?))) {
+            Ok((k, v)) => run(async move { s.put_if_absent(&k, v).await.map(JsValue::from) }),
+            Err(e) => reject(e),
+        }
+    }
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_IDB: &str = r#"
+/** Options of `indexedDbStorage`. */
+export interface IndexedDbOptions {
+  /** "relaxed" (default) or "strict": flush every transaction to disk before resolving. */
+  durability?: "relaxed" | "strict";
+}
+"#;
