@@ -1,12 +1,21 @@
 //! Stored format version 1, frozen: `tests/fixtures/format-v1.bin` is a dump
 //! of a memory storage after a known history (three scopes, a fork,
-//! checkpoints, a restore, snapshots and log tails). This build must read it
-//! back exactly, and must still write exactly those bytes.
+//! checkpoints, a restore, snapshots and log tails), written by the first
+//! version-1 writer. This build must read it back exactly.
 //!
-//! The fixture was written once with
-//! `WAYMARK_WRITE_FIXTURES=1 cargo test --test format_compat`. Do not
-//! regenerate it to make a test pass: if the writer's bytes changed, bump
-//! `FORMAT_VERSION`, keep reading version 1, and add a `format-v2.bin`.
+//! `tests/fixtures/format-v1-genesis.bin` is the same history written by the
+//! current writer: version-1 records, plus the genesis keys (`s/<scope>/g`)
+//! and fork base keys (`s/<scope>/b/…`) that make a fork and a first
+//! transaction mutually exclusive. Readers treat both as optional, so the
+//! first fixture stays readable. This build must read the second one back
+//! exactly too, and write it byte for byte; every key the two share must hold
+//! the same bytes (the record encodings did not change).
+//!
+//! Fixtures are written once with
+//! `WAYMARK_WRITE_FIXTURES=1 cargo test --test format_compat` (which writes
+//! only the newest). Do not regenerate one to make a test pass: if a record's
+//! bytes change, bump `FORMAT_VERSION`, keep reading version 1, and add a
+//! new fixture.
 //!
 //! Dump format: the 16 bytes `WAYMARK-FIXTURE\n`, a u32 (little endian)
 //! entry count, then per entry a u32 key length, the key's UTF-8 bytes, a
@@ -25,8 +34,11 @@ use waymark::{AsOf, Change, Checkpoint, Dims, Entity, Expiry, Op, Point, Provena
 
 const MAGIC: &[u8; 16] = b"WAYMARK-FIXTURE\n";
 
-fn fixture_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1.bin")
+const FIRST: &str = "format-v1.bin";
+const CURRENT: &str = "format-v1-genesis.bin";
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn encode_dump(entries: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
@@ -76,7 +88,8 @@ fn write_history() -> MemoryStorage {
     block_on(async {
         let (clock, opts) = clock(500.0);
         // A snapshot after the first transaction of each scope, then log tails.
-        let opts = with_snapshots(opts, 1, 1e9);
+        let mut opts = with_snapshots(opts, 1, 1e9);
+        opts.holder = "fixture".into(); // fork base keys name their writer
         let mem = MemoryStorage::new();
         let store = Store::open(mem.clone(), opts).await.unwrap();
         let s = store.scope(acme()).await.unwrap();
@@ -176,16 +189,20 @@ fn write_fixture_if_asked() {
         if std::env::var("WAYMARK_WRITE_FIXTURES").as_deref() != Ok("1") {
             return;
         }
-        let path = fixture_path();
+        let path = fixture_path(CURRENT);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, encode_dump(&dump(&write_history()))).unwrap();
     });
 }
 
-fn fixture() -> BTreeMap<String, Vec<u8>> {
+fn fixture_named(name: &str) -> BTreeMap<String, Vec<u8>> {
     write_fixture_if_asked();
-    let bytes = std::fs::read(fixture_path()).expect("tests/fixtures/format-v1.bin is missing");
+    let bytes = std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("tests/fixtures/{name}: {e}"));
     decode_dump(&bytes)
+}
+
+fn fixture() -> BTreeMap<String, Vec<u8>> {
+    fixture_named(FIRST)
 }
 
 fn s(x: &str) -> Value {
@@ -224,7 +241,15 @@ fn the_fixture_holds_the_expected_keys() {
 
 #[test]
 fn format_v1_reads_back_exactly() {
-    let entries = fixture();
+    reads_back_exactly(fixture());
+}
+
+#[test]
+fn format_v1_with_genesis_reads_back_exactly() {
+    reads_back_exactly(fixture_named(CURRENT));
+}
+
+fn reads_back_exactly(entries: BTreeMap<String, Vec<u8>>) {
     block_on(async {
         let store =
             Store::open(memory_from(&entries), waymark::store::StoreOptions::with_clock(|| 5_000.0)).await.unwrap();
@@ -331,15 +356,35 @@ fn format_v1_reads_back_exactly() {
     });
 }
 
-/// The writer still produces format version 1 byte for byte. If this fails,
-/// the stored format changed: bump `FORMAT_VERSION` and keep reading v1.
+/// The writer produces the current fixture byte for byte. If this fails, the
+/// stored format changed: bump `FORMAT_VERSION` and keep reading v1.
 #[test]
 fn this_build_writes_format_v1_byte_for_byte() {
     assert_eq!(FORMAT_VERSION, 1);
     let written = dump(&write_history());
-    let frozen = fixture();
+    let frozen = fixture_named(CURRENT);
     assert_eq!(written.keys().collect::<Vec<_>>(), frozen.keys().collect::<Vec<_>>(), "the key layout changed");
     for (k, v) in &frozen {
         assert_eq!(&written[k], v, "the bytes stored at {k:?} changed: the stored format is no longer version 1");
     }
+}
+
+/// The genesis layout only adds keys: every key of the first fixture other
+/// than the fork's base snapshot (now under `b/`) is written with the same
+/// bytes, and the fork base holds the bytes the old `p/` snapshot held.
+#[test]
+fn the_genesis_layout_only_adds_keys() {
+    let (first, current) = (fixture(), fixture_named(CURRENT));
+    let f = forked().key();
+    let old_base = keys::snapshot(&f, 5);
+    for (k, v) in &first {
+        if *k == old_base {
+            let base = current.keys().find(|c| c.starts_with(&format!("s/{f}/b/"))).expect("the fork base is missing");
+            assert_eq!(&current[base], v, "the fork base snapshot's bytes changed");
+        } else {
+            assert_eq!(current.get(k), Some(v), "key {k:?} is missing or changed");
+        }
+    }
+    let added: Vec<&String> = current.keys().filter(|k| !first.contains_key(*k)).collect();
+    assert!(added.iter().all(|k| k.ends_with("/g") || k.contains("/b/")), "unexpected new keys: {added:?}");
 }

@@ -960,3 +960,77 @@ fn hostile_checkpoint_names_round_trip() {
         assert_eq!(r.scope(Dims::default()).await.unwrap().checkpoints(), live);
     });
 }
+
+/// A fork and a first transaction on the same empty target: whichever claims
+/// the target's genesis first wins; the other never loses acknowledged data.
+#[test]
+fn a_fork_never_hides_a_first_transaction_written_concurrently() {
+    block_on(async {
+        let mem = MemoryStorage::new();
+        let (_c, opts) = clock(1_000.0);
+        let x = Store::open(mem.clone(), opts.clone()).await.unwrap();
+        let y = Store::open(mem.clone(), opts).await.unwrap();
+        let src = x.scope(Dims::new([("p", "src")])).await.unwrap();
+        for i in 0..2 {
+            src.transact(vec![Op::set("e", [("n", Value::from(i))])], Provenance::new(format!("src:{i}"))).await.unwrap();
+        }
+        let target = Dims::new([("p", "target")]);
+        // Y has loaded the (empty) target before X forks into it.
+        let ty = y.scope(target.clone()).await.unwrap();
+        src.fork(&Point::Seq(2), target.clone()).await.unwrap();
+        // Y's first write must rebase onto the fork, not claim seq 1 beside it.
+        let info = ty.transact(vec![Op::set("y", [("w", Value::from(true))])], Provenance::new("y:1")).await.unwrap();
+        assert_eq!(info.seq, 3, "Y's transaction follows the fork's history");
+        assert_eq!(ty.value("e", "n"), Some(Value::from(1)), "Y sees the forked state");
+        let reopened = Store::open(mem.clone(), StoreOptions::with_clock(|| 2_000.0)).await.unwrap();
+        let t = reopened.scope(target).await.unwrap();
+        assert_eq!(t.seq(), 3);
+        assert_eq!(t.value("y", "w"), Some(Value::from(true)), "the acknowledged transaction survives a reopen");
+        assert_eq!(t.history("e", "n").len(), 2, "and so does the forked history");
+    });
+}
+
+#[test]
+fn a_fork_onto_a_scope_whose_first_transaction_won_is_a_conflict() {
+    block_on(async {
+        let mem = MemoryStorage::new();
+        let (_c, opts) = clock(1_000.0);
+        let x = Store::open(mem.clone(), opts.clone()).await.unwrap();
+        let y = Store::open(mem.clone(), opts).await.unwrap();
+        let src = x.scope(Dims::new([("p", "src")])).await.unwrap();
+        src.transact(vec![Op::set("e", [("n", Value::from(1))])], Provenance::new("src")).await.unwrap();
+        let target = Dims::new([("p", "target")]);
+        // X loaded the empty target; Y writes to it; X's fork must then refuse.
+        let _tx = x.scope(target.clone()).await.unwrap();
+        let ty = y.scope(target.clone()).await.unwrap();
+        ty.transact(vec![Op::set("y", [("w", Value::from(1))])], Provenance::new("y")).await.unwrap();
+        let err = src.fork(&Point::Seq(1), target.clone()).await.err().expect("the fork must fail");
+        assert_eq!(err.code().as_str(), "CONFLICT", "{err}");
+        let t = Store::open(mem.clone(), StoreOptions::with_clock(|| 2_000.0)).await.unwrap().scope(target).await.unwrap();
+        assert_eq!((t.seq(), t.value("y", "w")), (1, Some(Value::from(1))));
+        assert!(t.entity("e").is_none(), "nothing of the refused fork is visible");
+    });
+}
+
+#[test]
+fn of_two_forks_onto_one_target_only_the_first_lands() {
+    block_on(async {
+        let mem = MemoryStorage::new();
+        let (_c, opts) = clock(1_000.0);
+        let x = Store::open(mem.clone(), opts.clone()).await.unwrap();
+        let y = Store::open(mem.clone(), opts).await.unwrap();
+        let sx = x.scope(Dims::new([("p", "src")])).await.unwrap();
+        for i in 0..3 {
+            sx.transact(vec![Op::set("e", [("n", Value::from(i))])], Provenance::new("src")).await.unwrap();
+        }
+        let sy = y.scope(Dims::new([("p", "src")])).await.unwrap();
+        let target = Dims::new([("p", "target")]);
+        let _ = y.scope(target.clone()).await.unwrap(); // Y loaded the empty target too
+        sx.fork(&Point::Seq(3), target.clone()).await.unwrap();
+        let err = sy.fork(&Point::Seq(1), target.clone()).await.err().expect("the second fork must fail");
+        assert_eq!(err.code().as_str(), "CONFLICT");
+        let t = Store::open(mem.clone(), StoreOptions::with_clock(|| 2_000.0)).await.unwrap().scope(target).await.unwrap();
+        assert_eq!((t.seq(), t.value("e", "n")), (3, Some(Value::from(2))));
+        assert_eq!(mem.keys().iter().filter(|k| k.contains("/b/")).count(), 1, "the losing fork's base was removed");
+    });
+}

@@ -6,6 +6,11 @@
 //! s/<scope>/t/<seq>            log record of transaction <seq>, written once, never rewritten
 //! s/<scope>/p/<seq>            snapshot of the whole scope state as of <seq>
 //! s/<scope>/c/<name>           checkpoint, created atomically (names are unique)
+//! s/<scope>/g                  genesis: who founded the scope's history — its first
+//!                              writer ("log") or a fork (naming its base snapshot);
+//!                              created atomically, so a fork and a first
+//!                              transaction can never both succeed
+//! s/<scope>/b/<seq>.<holder>   a fork's base snapshot (trusted only when genesis names it)
 //! r/...                        workflow run registry (see `store::registry`)
 //! ```
 //!
@@ -41,6 +46,25 @@ pub fn snapshot_prefix(scope: &str) -> String {
 
 pub fn snapshot(scope: &str, seq: u64) -> String {
     format!("s/{scope}/p/{seq:0SEQ_WIDTH$}")
+}
+
+pub fn genesis(scope: &str) -> String {
+    format!("s/{scope}/g")
+}
+
+/// A fork's base snapshot; `holder` makes concurrent forks write different keys.
+pub fn fork_base(scope: &str, seq: u64, holder: &str) -> String {
+    format!("s/{scope}/b/{seq:0SEQ_WIDTH$}.{holder}")
+}
+
+/// The seq of a fork base key.
+pub fn fork_base_seq(key: &str) -> Result<u64> {
+    key.rsplit('/')
+        .next()
+        .and_then(|s| s.split('.').next())
+        .filter(|s| s.len() == SEQ_WIDTH)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::corrupt(key, "the key is not a fork base key"))
 }
 
 pub fn checkpoint_prefix(scope: &str) -> String {

@@ -14,6 +14,23 @@ pub(crate) fn encode_header(dims: &Dims) -> Vec<u8> {
     codec::encode_record(&dims.clone().into_pairs())
 }
 
+/// Who founded a scope's history (`s/<scope>/g`, created atomically).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Genesis {
+    /// Its first transaction.
+    Log,
+    /// A fork, whose base snapshot is at this key.
+    Fork { base: String },
+}
+
+pub(crate) async fn read_genesis<S: Storage>(s: &S, scope: &str) -> Result<Option<Genesis>> {
+    let key = keys::genesis(scope);
+    match s.get(&key).await? {
+        Some(bytes) => Ok(Some(codec::decode_record(&key, &bytes)?)),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn decode_header(key: &str, bytes: &[u8]) -> Result<Dims> {
     let pairs: Vec<(String, String)> = codec::decode_record(key, bytes)?;
     Ok(Dims::new(pairs))
@@ -26,7 +43,19 @@ pub(crate) async fn load_scope<S: Storage>(s: &S, dims: &Dims, key: &str) -> Res
             return Err(Error::corrupt(header_key, "the stored scope has other dimensions (digest collision)"));
         }
     }
-    let snaps = list_all(s, &keys::snapshot_prefix(key), None).await?;
+    let mut snaps = list_all(s, &keys::snapshot_prefix(key), None).await?;
+    // A fork's base counts only when the genesis record names it (a fork
+    // that lost the genesis race leaves nothing that loads).
+    if let Some(Genesis::Fork { base }) = read_genesis(s, key).await? {
+        let base_seq = keys::fork_base_seq(&base)?;
+        let newest = match snaps.last() {
+            Some(k) => keys::seq_of(k)?,
+            None => 0,
+        };
+        if snaps.is_empty() || base_seq > newest {
+            snaps.push(base);
+        }
+    }
     let mut snap = SnapStats::default();
     let mut st = match snaps.last() {
         Some(k) => {
@@ -35,7 +64,8 @@ pub(crate) async fn load_scope<S: Storage>(s: &S, dims: &Dims, key: &str) -> Res
             if st.dims() != dims {
                 return Err(Error::corrupt(k.as_str(), "the snapshot belongs to another scope"));
             }
-            if st.seq() != keys::seq_of(k)? {
+            let key_seq = if k.contains("/b/") { keys::fork_base_seq(k)? } else { keys::seq_of(k)? };
+            if st.seq() != key_seq {
                 return Err(Error::corrupt(k.as_str(), "the snapshot's seq does not match its key"));
             }
             snap.base_seq = st.seq();

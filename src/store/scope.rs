@@ -13,7 +13,7 @@ use crate::core::value::Value;
 use crate::error::{Error, Result};
 use crate::storage::{keys, Storage};
 
-use super::load::{apply_tail, encode_header, fetch_tail, load_checkpoints};
+use super::load::{apply_tail, encode_header, fetch_tail, load_checkpoints, load_scope, read_genesis, Genesis};
 use super::{ScopeCell, SnapStats, Store};
 
 /// How many times a writer re-reads the log after losing a seq claim.
@@ -107,6 +107,7 @@ impl<S: Storage> Scope<S> {
         if !now.is_finite() {
             return Err(Error::invalid("the clock returned a non-finite time"));
         }
+        let mut genesis_claimed = false;
         for _ in 0..MAX_CLAIMS {
             let rec = {
                 let st = self.cell.state.borrow();
@@ -122,6 +123,11 @@ impl<S: Storage> Scope<S> {
             let first = rec.seq == 1;
             if first {
                 storage.put(&keys::scope_header(&self.cell.key), encode_header(&self.dims())).await?;
+                if !genesis_claimed && !self.claim_genesis().await? {
+                    // A fork founded this scope meanwhile: rebase onto it.
+                    continue;
+                }
+                genesis_claimed = true;
             }
             let len = bytes.len();
             let claimed = match storage.put_if_absent(&keys::log(&self.cell.key, rec.seq), bytes).await {
@@ -151,6 +157,28 @@ impl<S: Storage> Scope<S> {
             self.catch_up_locked().await?;
         }
         Err(Error::Conflict(format!("could not claim a seq after {MAX_CLAIMS} attempts: too many concurrent writers")))
+    }
+
+    /// Before the first transaction of a scope: claims the genesis record for
+    /// the log. `Ok(false)` when a fork founded the scope first; the loaded
+    /// state is then replaced by the fork's (caller holds the write lock).
+    async fn claim_genesis(&self) -> Result<bool> {
+        let storage = &self.store.inner.storage;
+        let key = &self.cell.key;
+        let claimed = match storage.put_if_absent(&keys::genesis(key), codec::encode_record(&Genesis::Log)).await {
+            Ok(c) => c,
+            Err(e) => {
+                drop_orphan_header(storage, key).await;
+                return Err(e);
+            }
+        };
+        if claimed || read_genesis(storage, key).await? == Some(Genesis::Log) {
+            return Ok(true);
+        }
+        let (state, snap) = load_scope(storage, &self.dims(), key).await?;
+        *self.cell.state.borrow_mut() = state;
+        self.cell.snap.set(snap);
+        Ok(false)
     }
 
     /// [`Storage::append_after`] on the scope's log: applies the records other
@@ -367,17 +395,16 @@ impl<S: Storage> Scope<S> {
         // Checkpoints the (transaction-less) target already has are stored:
         // keep them, as a reopen would.
         state.checkpoints = target.cell.state.borrow().checkpoints().to_vec();
-        if seq > 0 {
+        if seq > 0 && self.store.inner.storage.capabilities().atomic_create {
+            self.found_fork(&target, &state, seq).await?;
+        } else if seq > 0 {
+            // Eventually consistent storage: no atomic genesis claim is possible;
+            // the merge layer owns the fork base (see store::merge).
             let storage = &self.store.inner.storage;
             let bytes = codec::encode_snapshot(&state);
             let len = bytes.len();
             storage.put(&keys::scope_header(&target.cell.key), encode_header(&dims)).await?;
-            let atomic = storage.capabilities().atomic_create;
-            let snap_key = if atomic {
-                keys::snapshot(&target.cell.key, seq)
-            } else {
-                super::merge::snapshot_key(&target.cell.key, seq, 0, None)
-            };
+            let snap_key = super::merge::snapshot_key(&target.cell.key, seq, 0, None);
             match storage.put_if_absent(&snap_key, bytes).await {
                 Ok(true) => {}
                 Ok(false) => return Err(Error::Conflict("the fork target scope is not empty".into())),
@@ -387,13 +414,66 @@ impl<S: Storage> Scope<S> {
                 }
             }
             target.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
-            if !atomic {
-                super::merge::set_fork_base(&target.cell, seq, snap_key);
-            }
+            super::merge::set_fork_base(&target.cell, seq, snap_key);
         }
         *target.cell.state.borrow_mut() = state;
         drop(_guard);
         Ok(target)
+    }
+}
+
+impl<S: Storage> Scope<S> {
+    /// Founds `target` as a fork holding `state` (up to `seq`): writes the
+    /// base snapshot under a key of its own, then claims the target's genesis
+    /// record naming it. Losing that claim to a first transaction or another
+    /// fork is `CONFLICT`, and the orphan base is removed; so a fork can never
+    /// hide a transaction acknowledged to another writer.
+    async fn found_fork(&self, target: &Scope<S>, state: &ScopeState, seq: u64) -> Result<()> {
+        let storage = &self.store.inner.storage;
+        let key = &target.cell.key;
+        let bytes = codec::encode_snapshot(state);
+        let len = bytes.len();
+        let base = keys::fork_base(key, seq, &self.store.inner.opts.holder);
+        storage.put(&keys::scope_header(key), encode_header(state.dims())).await?;
+        let base_ref = &base;
+        let undo = |with_genesis: bool| async move {
+            let _ = storage.delete(base_ref).await;
+            if with_genesis {
+                let _ = storage.delete(&keys::genesis(key)).await;
+            }
+            drop_orphan_header(storage, key).await;
+        };
+        if let Err(e) = storage.put(&base, bytes).await {
+            undo(false).await;
+            return Err(e);
+        }
+        let genesis = codec::encode_record(&Genesis::Fork { base: base.clone() });
+        match storage.put_if_absent(&keys::genesis(key), genesis).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = storage.delete(&base).await;
+                return Err(Error::Conflict("the fork target scope is not empty".into()));
+            }
+            Err(e) => {
+                undo(false).await;
+                return Err(e);
+            }
+        }
+        // Stores written before the genesis record existed have none: check
+        // that no transaction predates ours.
+        match storage.list(&keys::log_prefix(key), None, Some(1)).await {
+            Ok(found) if found.is_empty() => {}
+            Ok(_) => {
+                undo(true).await;
+                return Err(Error::Conflict("the fork target scope is not empty".into()));
+            }
+            Err(e) => {
+                undo(true).await;
+                return Err(e);
+            }
+        }
+        target.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
+        Ok(())
     }
 }
 
