@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test test-rust test-wasm-build demo build size bench clean
+.PHONY: help tools test test-rust test-wasm-build test-wasm-node test-js test-browser test-workerd demo build size bench clean
 
 help:
 	@echo "make demo    run the sample agent workflow: killed part-way, resumed without repeating work"
@@ -19,13 +19,30 @@ tools:
 
 # Native unit, property, integration and conformance tests of the Rust core.
 test-rust:
-	cargo test --all-targets
+	cargo test
 
 # The core must keep compiling for wasm32-unknown-unknown.
 test-wasm-build: tools
 	cargo build --lib --target wasm32-unknown-unknown
 
-test: tools test-rust test-wasm-build
+# The bindings' wasm-bindgen tests in Node (conformance suite on JS adapters).
+test-wasm-node: tools
+	scripts/test-wasm.sh
+
+# The built package, as users import it: node's test runner and tsc --strict.
+test-js: build
+	scripts/test-js.sh
+	scripts/test-types.sh
+
+# IndexedDB in real headless Chromium: window, dedicated worker, service worker.
+test-browser: tools
+	scripts/test-browser.sh
+
+# Workers KV and Durable Object storage in real workerd (npm miniflare).
+test-workerd: tools
+	scripts/test-workerd.sh
+
+test: tools test-rust test-wasm-build test-wasm-node test-js test-browser test-workerd
 	@echo "make test: all stages passed"
 
 build: tools
@@ -34,8 +51,8 @@ build: tools
 size: build
 	scripts/size.sh
 
-demo:
-	cargo run --quiet --example demo
+demo: build
+	node demo/main.mjs
 
 bench:
 	cargo bench --bench core

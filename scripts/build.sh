@@ -27,6 +27,7 @@ FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-mutable-globals
   --enable-multivalue --enable-call-indirect-overlong)
 
 rm -rf pkg/dist
+cp README.md pkg/README.md  # the package ships the README (pkg/package.json "files")
 for pair in nodejs:node web:web; do
   target=${pair%%:*} dir=pkg/dist/${pair#*:}
   log "wasm-bindgen --target $target → $dir"

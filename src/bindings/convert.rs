@@ -53,7 +53,7 @@ impl<'a> At<'a> {
         At { parent: None, seg: Seg::Root(name), obj: None, depth: 0 }
     }
 
-    fn key(&'a self, k: &'a str) -> At<'a> {
+    pub fn key(&'a self, k: &'a str) -> At<'a> {
         At { parent: Some(self), seg: Seg::Key(k), obj: None, depth: self.depth + 1 }
     }
 
@@ -134,7 +134,7 @@ pub fn js_number(n: f64) -> String {
     } else if n.is_infinite() {
         if n > 0.0 { "Infinity" } else { "-Infinity" }.into()
     } else {
-        format!("{n}")
+        super::dto::number_text(n)
     }
 }
 
@@ -160,7 +160,7 @@ pub fn number(v: &JsValue, at: &At<'_>) -> Result<f64> {
 pub fn seq(v: &JsValue, at: &At<'_>) -> Result<u64> {
     let n = number(v, at)?;
     if n < 0.0 || n.fract() != 0.0 || n > 9_007_199_254_740_991.0 {
-        return Err(at.err(format!("must be a non-negative integer seq, got {n}")));
+        return Err(at.err(format!("must be a non-negative integer seq, got {}", js_number(n))));
     }
     Ok(n as u64)
 }
@@ -315,7 +315,7 @@ fn expiry(ttl: Option<(JsValue, At<'_>)>, until: Option<(JsValue, At<'_>)>, at: 
         (Some((v, a)), None) => {
             let ms = number(&v, &a)?;
             if ms < 0.0 {
-                return Err(a.err(format!("must be >= 0, got {ms}")));
+                return Err(a.err(format!("must be >= 0, got {}", js_number(ms))));
             }
             Ok(Some(Expiry::TtlMs(ms)))
         }

@@ -20,6 +20,22 @@ use crate::core::value::Value;
 extern "C" {
     #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
     fn json_parse(s: &str) -> Result<JsValue, JsValue>;
+    /// JS `String(n)`: the shortest digits that round-trip.
+    #[wasm_bindgen(js_name = String)]
+    fn js_string(n: f64) -> String;
+}
+
+/// A finite number as JSON/JS text. Integers are printed in Rust; other
+/// numbers by JS, whose `String(n)` gives the shortest round-trip digits —
+/// so the bindings never need Rust's float formatting (a size budget).
+pub fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        if n == 0.0 && n.is_sign_negative() {
+            return "-0".into();
+        }
+        return (n as i64).to_string();
+    }
+    js_string(n)
 }
 
 /// A JSON text under construction.
@@ -69,12 +85,12 @@ impl Json {
         out.push('"');
     }
 
-    /// A number. Rust prints the shortest digits that round-trip, so
-    /// `JSON.parse` gives back the same double (`-0` included). Non-finite
-    /// numbers (only reachable from corrupt data) become `null`.
+    /// A number; `JSON.parse` gives back the same double (`-0` included).
+    /// Non-finite numbers (only reachable from corrupt data) become `null`.
     pub fn num(&mut self, n: f64) {
         if n.is_finite() {
-            let _ = write!(self.out, "{n}");
+            let t = number_text(n);
+            self.out.push_str(&t);
         } else {
             self.out.push_str("null");
         }

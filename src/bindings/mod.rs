@@ -1,9 +1,10 @@
 //! The TypeScript API (wasm32 only): the only code that says `wasm_bindgen`.
 //!
 //! One file per exported class — [`store`] (`open`, `Store`), [`scope`]
-//! (`Scope`), [`view`] (`ScopeView`), [`storage`] (`memoryStorage`,
-//! `MemoryStorage`, JS `StorageAdapter`s) — with every JS ⇄ Rust conversion in
-//! [`convert`] (input) and [`dto`] (output), and errors in [`error`].
+//! (`Scope`), [`view`] (`ScopeView`), [`memory`] (`memoryStorage`,
+//! `MemoryStorage`), [`storage`] (JS `StorageAdapter`s) — with every JS ⇄
+//! Rust conversion in [`convert`] (input) and [`dto`] (output), and errors in
+//! [`error`].
 //!
 //! Concurrency (wasm-bindgen #4440, PLATFORMS.md "Cloudflare Workers"): every
 //! exported class holds only `Rc` handles. Async methods are plain `fn`s that
@@ -18,6 +19,8 @@
 pub mod convert;
 pub mod dto;
 pub mod error;
+pub mod memory;
+pub mod run;
 pub mod scope;
 pub mod storage;
 pub mod store;
@@ -25,7 +28,9 @@ pub mod view;
 
 mod typings;
 
+pub use memory::{memory_storage, JsMemoryStorage};
+pub use run::JsRun;
 pub use scope::JsScope;
-pub use storage::{memory_storage, Backend, JsAdapter, JsMemoryStorage};
+pub use storage::{Backend, JsAdapter};
 pub use store::{open, JsStore};
 pub use view::JsScopeView;

@@ -61,7 +61,7 @@ fn options(v: &JsValue) -> Result<(Backend, StoreOptions)> {
             _ => {
                 let ms = convert::number(&val, &at)?;
                 if ms <= 0.0 {
-                    return Err(Error::invalid(format!("options.leaseMs must be > 0, got {ms}")));
+                    return Err(Error::invalid(format!("options.leaseMs must be > 0, got {}", convert::js_number(ms))));
                 }
                 opts.lease_ms = ms;
             }

@@ -49,7 +49,9 @@ export interface StorageAdapter {
 export interface OpenOptions {
   /** Default: `memoryStorage()`. */
   storage?: StorageAdapter;
-  /** The clock, ms since the epoch. Default: `Date.now`. */
+  /** The clock, ms since the epoch (default `Date.now`). Called when a read
+   *  or write needs the time; it must return a finite number (checked once at
+   *  `open`). If it later throws, writes reject with `INVALID_INPUT`. */
   now?: () => number;
   /** Default lease of an in-progress workflow step (30 000 ms). */
   leaseMs?: number;
