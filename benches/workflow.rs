@@ -128,7 +128,7 @@ fn registry(c: &mut Criterion) {
             let run = store.run(spec(i % 100, i)).await.expect("run");
             match i % 10 {
                 0 => run.fail("boom").await.expect("fail"),
-                1 | 2 | 3 => run.complete(Value::Null).await.expect("complete"),
+                1..=3 => run.complete(Value::Null).await.expect("complete"),
                 4 => run.pause().await.expect("pause"),
                 _ => {}
             }

@@ -100,20 +100,34 @@ fn a_crashed_step_is_retried_exactly_once_after_its_lease_lapses() {
 }
 
 #[test]
-fn a_lapsed_lease_on_the_last_attempt_fails_the_step_without_running_it() {
+fn a_lapsed_lease_on_the_last_attempt_is_recorded_then_the_next_call_runs_a_new_series() {
     block_on(async {
         let env = Env::new(1000.0);
         crash_during(&env, spec("q1"), "write", &StepOptions { lease_ms: Some(500.0), ..max(1) }).await;
         env.set(1500.0);
         let run = env.open().await.run(spec("q1")).await.unwrap();
         let n = calls();
+        // With the default single attempt, the crash used the series up; the
+        // next call records the lost attempt and runs the step again.
         let r = run.step("write", &max(1), counted(&n, |_| Ok(Value::from(1))), None, None).await;
-        assert_eq!(code(&r), "REJECTED", "{r:?}");
+        assert_eq!(r.unwrap(), Value::from(1));
         let st = run.step_state("write");
-        assert_eq!((st.state, st.attempts, st.error.as_deref(), n.get()), (F, 1, Some("lease expired"), 0));
-        // The next call is a new series.
-        assert_eq!(run.step("write", &max(1), counted(&n, |_| Ok(Value::from(1))), None, None).await.unwrap(), Value::from(1));
-        assert_eq!((run.step_state("write").attempts, n.get()), (1, 1));
+        assert_eq!((st.state, st.attempts, n.get()), (StepState::Completed, 1, 1));
+        let path: Vec<(StepState, StepState, u32)> =
+            run.transitions().iter().filter(|t| t.step == "write").map(|t| (t.from, t.to, t.attempt)).collect();
+        assert_eq!(
+            path,
+            [
+                (StepState::Pending, StepState::InProgress, 1),
+                (StepState::InProgress, F, 1),
+                (F, StepState::Pending, 0),
+                (StepState::Pending, StepState::InProgress, 1),
+                (StepState::InProgress, StepState::Completed, 1),
+            ],
+            "the lost attempt is in the audit log, then a new series ran"
+        );
+        let lost = run.scope().history(&run.step_entity_id("write"), "error");
+        assert!(lost.iter().any(|v| v.value == Some(Value::from("lease expired"))), "{lost:?}");
     });
 }
 

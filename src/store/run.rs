@@ -228,7 +228,8 @@ impl<S: Storage> Run<S> {
         &self.entity
     }
 
-    pub(crate) fn step_entity_id(&self, name: &str) -> String {
+    /// The entity id of a step of this run in its scope.
+    pub fn step_entity_id(&self, name: &str) -> String {
         json_id("step", &[&self.workflow, &self.id, name])
     }
 
@@ -429,6 +430,7 @@ impl<S: Storage> Run<S> {
                 s(ms.min(2_147_483_647.0)).await;
             }
         };
+        let mut resumed_exhausted = false;
         loop {
             enum Next {
                 Memo(Value),
@@ -456,6 +458,15 @@ impl<S: Storage> Run<S> {
                 .await?;
             let (attempt, started_at) = match next {
                 Next::Memo(v) => return Ok(v),
+                // A crashed holder's lapsed lease used up the last attempt of
+                // its series; it is now recorded as failed ("lease expired").
+                // This call is a new call on the step, so, as after any
+                // exhausted series, it starts a new series and runs: a step
+                // left in progress by a crash is retried on the next call.
+                Next::Exhausted(_) if !resumed_exhausted => {
+                    resumed_exhausted = true;
+                    continue;
+                }
                 Next::Exhausted(why) => {
                     return Err(Error::Rejected(format!("step {name:?} failed and has no attempts left: {why}")).into())
                 }
