@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test test-rust test-wasm-build test-wasm-node test-js test-browser test-workerd demo build size bench clean
+.PHONY: help tools test test-rust test-wasm-build test-wasm-node test-js test-browser test-playwright test-workerd inspect demo build size bench clean
 
 help:
 	@echo "make demo    run the sample agent workflow: killed part-way, resumed without repeating work"
@@ -38,11 +38,16 @@ test-js: build
 test-browser: tools
 	scripts/test-browser.sh
 
+# The built package in real Chromium via Playwright: reloads, two pages
+# writing at once, pages killed mid-write (IndexedDB).
+test-playwright: build
+	scripts/test-playwright.sh
+
 # Workers KV and Durable Object storage in real workerd (npm miniflare).
 test-workerd: tools
 	scripts/test-workerd.sh
 
-test: tools test-rust test-wasm-build test-wasm-node test-js test-browser test-workerd
+test: tools test-rust test-wasm-build test-wasm-node test-js test-browser test-playwright test-workerd
 	@echo "make test: all stages passed"
 
 build: tools
@@ -53,6 +58,10 @@ size: build
 
 demo: build
 	node demo/main.mjs
+
+# The browser inspector (www/): serves www/ and pkg/dist/web on 127.0.0.1.
+inspect: build
+	node www/serve.mjs
 
 bench:
 	cargo bench --bench core

@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/dist (pkg/package.json is hand-owned):
-#   cargo build --release (wasm32) → wasm-bindgen --target nodejs|web
-#   → wasm-opt -Oz from the npm package `binaryen` (never Debian's binaryen:
-#     v108 silently breaks the externref table, TOOLCHAIN.md)
-#   → small hand-written entry files per runtime.
+# Builds the npm package into pkg/dist (pkg/package.json is hand-owned).
+# One wasm per runtime, each with only the storage adapters that runtime has
+# (Cargo.toml [features]; size budget: STYLE.md habit 12, `make size`):
+#
+#   pkg/dist/node      no feature       wasm-bindgen --target nodejs
+#   pkg/dist/web       --features idb   wasm-bindgen --target web   (browsers, Deno, bundlers)
+#   pkg/dist/workerd   --features edge  wasm-bindgen --target web   (Cloudflare Workers)
+#
+# Each: cargo build --release (wasm32) → wasm-bindgen → wasm-opt -Oz from the
+# npm package `binaryen` (never Debian's binaryen: v108 silently breaks the
+# externref table, TOOLCHAIN.md) → small hand-written entry files.
+#
+# Typings: every build exports every factory (a missing adapter's factory
+# throws INVALID_INPUT "not available in the … build", src/bindings/unavailable.rs),
+# so one .d.ts is true of all three. It is generated from a quick unoptimised
+# build with all features and replaces each build's own .d.ts.
+#
 # Needs scripts/ensure-tools.sh (rust target, wasm-bindgen CLI, npm ci) first.
 # Honours CARGO_TARGET_DIR.
 set -euo pipefail
@@ -16,30 +28,50 @@ if [ ! -x "$WASM_OPT" ]; then
   exit 1
 fi
 
-log "cargo build --release --lib --target wasm32-unknown-unknown"
-cargo build --release --lib --target wasm32-unknown-unknown
-WASM="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/waymark.wasm"
+target_dir="${CARGO_TARGET_DIR:-target}"
+work="$target_dir/waymark-pkg"
+rm -rf "$work"
+mkdir -p "$work"
+
+# name:features:wasm-bindgen target
+BUILDS=(node::nodejs web:idb:web workerd:edge:web)
+
+for b in "${BUILDS[@]}"; do
+  IFS=: read -r name features _ <<<"$b"
+  log "cargo build --release --lib --target wasm32-unknown-unknown ${features:+--features $features}  ($name)"
+  cargo build --release --lib --target wasm32-unknown-unknown ${features:+--features "$features"}
+  cp "$target_dir/wasm32-unknown-unknown/release/waymark.wasm" "$work/$name.wasm"
+done
+
+log "cargo build --lib --target wasm32-unknown-unknown --features idb,edge  (typings only)"
+cargo build --lib --target wasm32-unknown-unknown --features idb,edge
+for t in nodejs web; do
+  wasm-bindgen --target "$t" --out-dir "$work/types-$t" --out-name waymark \
+    "$target_dir/wasm32-unknown-unknown/debug/waymark.wasm"
+done
 
 # The features rustc enables for wasm32-unknown-unknown (1.82+); wasm-opt must
 # neither drop them nor add others that engines may lack.
 FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-mutable-globals
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types
   --enable-multivalue --enable-call-indirect-overlong)
+# -Oz until nothing shrinks (--converge). --low-memory-unused: rustc lays the
+# stack out first (data starts at 1 MiB), so the lowest 1 KiB is never a
+# valid address and wasm-opt may fold constant offsets into loads and stores.
+# Measured (BENCHMARKS.md "Size"): together ~2 KB gzipped off each build.
+OPT=(-Oz --converge --low-memory-unused "${FEATURES[@]}" --strip-debug --strip-producers)
 
 rm -rf pkg/dist
 cp README.md pkg/README.md  # the package ships the README (pkg/package.json "files")
-for pair in nodejs:node web:web; do
-  target=${pair%%:*} dir=pkg/dist/${pair#*:}
-  log "wasm-bindgen --target $target → $dir"
-  wasm-bindgen --target "$target" --out-dir "$dir" --out-name waymark "$WASM"
+for b in "${BUILDS[@]}"; do
+  IFS=: read -r name _ target <<<"$b"
+  dir=pkg/dist/$name
+  log "wasm-bindgen --target $target → $dir; wasm-opt ${OPT[*]:0:3}"
+  wasm-bindgen --target "$target" --out-dir "$dir" --out-name waymark "$work/$name.wasm"
   rm -f "$dir/waymark_bg.wasm.d.ts"
+  cp "$work/types-$target/waymark.d.ts" "$dir/waymark.d.ts"
+  "$WASM_OPT" "${OPT[@]}" "$dir/waymark_bg.wasm" -o "$dir/waymark_bg.wasm"
 done
-
-log "wasm-opt -Oz --strip-debug --strip-producers"
-"$WASM_OPT" -Oz "${FEATURES[@]}" --strip-debug --strip-producers \
-  pkg/dist/web/waymark_bg.wasm -o pkg/dist/web/waymark_bg.wasm
-# Both targets get the same module bytes from wasm-bindgen; optimise once.
-cp pkg/dist/web/waymark_bg.wasm pkg/dist/node/waymark_bg.wasm
 
 # The nodejs target is CommonJS while the package is "type": "module".
 printf '{ "type": "commonjs" }\n' > pkg/dist/node/package.json
@@ -57,11 +89,11 @@ JS
 # Cloudflare Workers: importing a .wasm file yields a WebAssembly.Module
 # (compiling bytes at run time is forbidden there); initSync only
 # instantiates it, so nothing else runs at module load (PLATFORMS.md).
-cat > pkg/dist/web/workerd.js <<'JS'
+cat > pkg/dist/workerd/index.js <<'JS'
 import module from "./waymark_bg.wasm";
 import { initSync } from "./waymark.js";
 initSync({ module });
 export * from "./waymark.js";
 JS
 
-log "done: $(ls pkg/dist/*/ | tr '\n' ' ')"
+log "done: $(cd pkg/dist && ls -d */ | tr '\n' ' ')"

@@ -3,7 +3,8 @@
 # (Debian's chromium + chromedriver): tests/wasm_idb.rs — the storage
 # conformance suite, group commit, aborts, lost and upgraded connections,
 # change notices, reopen, racing stores and step claims — run unchanged in a
-# browser window, a dedicated worker and a service worker.
+# browser window, a dedicated worker and a service worker. The adapter is
+# behind the cargo feature `idb` (Cargo.toml [features]).
 #
 # wasm-bindgen-test-runner adds --headless --no-sandbox --disable-dev-shm-usage
 # itself; scripts/webdriver.json adds the rest of the Chromium flags.
@@ -19,5 +20,5 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 
 for where in BROWSER DEDICATED_WORKER SERVICE_WORKER; do
   echo "== tests/wasm_idb.rs in Chromium: WASM_BINDGEN_USE_${where}=1"
-  env "WASM_BINDGEN_USE_${where}=1" cargo test --target wasm32-unknown-unknown --test wasm_idb
+  env "WASM_BINDGEN_USE_${where}=1" cargo test --target wasm32-unknown-unknown --features idb --test wasm_idb
 done

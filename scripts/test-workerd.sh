@@ -4,6 +4,8 @@
 # checks of src/storage/edge_tests.rs, driven by tests/workerd/*.test.mjs.
 #
 #   scripts/test-workerd.sh          build the test wasm, then run the tests
+#   scripts/test-workerd.sh bench    build it, then run the KV benchmark
+#                                    (BENCHMARKS.md, "Cloudflare Workers KV")
 #
 # Needs what scripts/ensure-tools.sh installs (wasm32 target, wasm-bindgen,
 # npm packages including miniflare); `make test` runs that first.
@@ -18,12 +20,20 @@ if [ ! -d node_modules/miniflare ]; then
 fi
 
 # 1. The crate with its test entry points, as a wasm module for the `web` target.
-cargo build --lib --target wasm32-unknown-unknown --profile edge-test --features conformance
+cargo build --lib --target wasm32-unknown-unknown --profile edge-test --features conformance,edge
 rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" --out-name waymark \
   "$target_dir/wasm32-unknown-unknown/edge-test/waymark.wasm"
 cp tests/workerd/worker.mjs "$out/worker.mjs"
 
-# 2. The tests: each starts Miniflare (workerd) on that Worker.
-WAYMARK_WORKERD_DIR="$(cd "$out" && pwd)" node --test --test-concurrency=1 tests/workerd/*.test.mjs
+export WAYMARK_WORKERD_DIR="$(cd "$out" && pwd)"
+if [ "${1:-}" = "bench" ]; then
+  node tests/workerd/bench.mjs
+  exit
+fi
+
+# 2. The tests: each starts Miniflare (workerd) on that Worker. The example
+# Worker's test imports the built package (pkg/, `make build`) through its
+# `workerd` export.
+node --test --test-concurrency=1 tests/workerd/*.test.mjs

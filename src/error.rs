@@ -104,6 +104,67 @@ impl Error {
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A number in an error message, printed as JS would for the usual cases
+/// (`NaN`, `Infinity`, `-5`, `1.5`, `1700000000000`) without Rust's float
+/// formatting, which would add ~17 KB to the wasm (a size budget, STYLE.md
+/// habit 12). Integers below 10^19 are exact; other numbers get at most six
+/// decimals (`0.1`, `2.333333`, `1.5e+21`): enough to recognise a bad input.
+pub(crate) struct Num(pub f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        if n.is_nan() {
+            return f.write_str("NaN");
+        }
+        if n < 0.0 {
+            f.write_str("-")?;
+        }
+        let mut a = n.abs();
+        if a == f64::INFINITY {
+            return f.write_str("Infinity");
+        }
+        let mut exp = 0i32;
+        if a >= 1e19 {
+            while a >= 10.0 {
+                a /= 10.0;
+                exp += 1;
+            }
+        }
+        while a != 0.0 && a < 1e-6 {
+            a *= 10.0;
+            exp -= 1;
+        }
+        if exp < 0 {
+            while a < 1.0 {
+                a *= 10.0;
+                exp -= 1;
+            }
+        }
+        let (int, mut frac) = (a as u64, ((a - a.trunc()) * 1e6 + 0.5).floor() as u64);
+        let int = if frac >= 1_000_000 {
+            frac = 0;
+            int + 1
+        } else {
+            int
+        };
+        write!(f, "{int}")?;
+        if frac > 0 {
+            let mut width = 6;
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+            write!(f, ".{frac:0width$}")?;
+        }
+        match exp {
+            0 => Ok(()),
+            e if e > 0 => write!(f, "e+{e}"),
+            e => write!(f, "e{e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +184,29 @@ mod tests {
         ];
         for (e, code) in all {
             assert_eq!(e.code().as_str(), code);
+        }
+    }
+
+    #[test]
+    fn numbers_print_like_js_for_the_usual_cases() {
+        let cases: [(f64, &str); 14] = [
+            (0.0, "0"),
+            (-5.0, "-5"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (-0.25, "-0.25"),
+            (2.0 / 3.0, "0.666667"),
+            (1_700_000_000_000.0, "1700000000000"),
+            (1_700_000_000_000.5, "1700000000000.5"),
+            (9_007_199_254_740_993.0, "9007199254740992"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (1.5e21, "1.5e+21"),
+            (1e-7, "1e-7"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(Num(n).to_string(), want, "{n:?}");
         }
     }
 

@@ -342,3 +342,36 @@ async fn transactions_of_many_scopes_are_group_committed() {
     let used = s.stats().write_transactions - before;
     assert!(used < 10, "20 concurrent transactions in 20 scopes took {used} IndexedDB transactions");
 }
+
+#[wasm_bindgen_test]
+async fn queued_transactions_of_one_scope_share_indexeddb_transactions() {
+    // Pipelining (src/store/scope/pipeline.rs): 200 transactions issued at
+    // once on one scope commit in a few create_all runs, one IndexedDB
+    // transaction each, every one its own log record with its own answer.
+    let s = fresh("pipeline").await;
+    let store = Store::open(s.clone(), StoreOptions::default()).await.unwrap();
+    let scope = store.scope(dims("p")).await.unwrap();
+    let ops = |i: i64| vec![Op::set("e", [("n", Value::from(i)), ("m", Value::from(i))]), Op::set(format!("f{i}"), [("v", Value::from(i))])];
+    scope.transact(ops(0), Provenance::new("first")).await.unwrap();
+    let before = s.stats().write_transactions;
+    let txs = join_all((1..=200).map(|i| scope.transact(ops(i), Provenance::new(format!("t{i}"))))).await;
+    for (i, t) in txs.iter().enumerate() {
+        let t = t.as_ref().unwrap();
+        assert_eq!((t.seq, t.cause.as_str()), (i as u64 + 2, format!("t{}", i + 1).as_str()), "seqs follow call order");
+    }
+    let used = s.stats().write_transactions - before;
+    assert!(used <= 3, "200 queued transactions of one scope took {used} IndexedDB transactions");
+
+    // Reopened on a new connection: every transaction, whole.
+    let again = Store::open(IdbStorage::open(s.name(), IdbOptions::default()).await.unwrap(), StoreOptions::default()).await.unwrap();
+    let scope = again.scope(dims("p")).await.unwrap();
+    assert_eq!(scope.seq(), 201);
+    let n = scope.history("e", "n");
+    let m = scope.history("e", "m");
+    assert_eq!(n.len(), 201);
+    for (k, (a, b)) in n.iter().zip(&m).enumerate() {
+        assert_eq!((a.seq, &a.value), (k as u64 + 1, &Some(Value::from(k as i64))));
+        assert_eq!((b.seq, &b.value), (a.seq, &a.value));
+    }
+    assert_eq!(scope.value("f200", "v"), Some(Value::from(200i64)));
+}

@@ -121,7 +121,10 @@ pub fn string(v: &JsValue, at: &At<'_>) -> Result<String> {
 
 fn checked(v: &JsValue, s: String, at: &At<'_>) -> Result<String> {
     // A lone surrogate arrives as U+FFFD; only then pay for the exact check.
-    if s.contains('\u{FFFD}') && !v.unchecked_ref::<JsString>().is_valid_utf16() {
+    // U+FFFD is EF BF BD in UTF-8: a byte scan for 0xEF first, because on
+    // wasm `str::contains(char)` builds a two-way substring searcher per
+    // call, a measurable share of every `scope.value` (bench/js).
+    if s.as_bytes().contains(&0xEF) && s.contains('\u{FFFD}') && !v.unchecked_ref::<JsString>().is_valid_utf16() {
         return Err(at.err("is a string with a lone surrogate (not valid Unicode)"));
     }
     Ok(s)

@@ -19,6 +19,12 @@
 pub mod convert;
 pub mod dto;
 pub mod error;
+#[cfg(feature = "edge")]
+pub mod durable_object;
+#[cfg(feature = "idb")]
+pub mod idb;
+#[cfg(feature = "edge")]
+pub mod kv;
 pub mod memory;
 pub mod run;
 pub mod scope;
@@ -27,7 +33,14 @@ pub mod store;
 pub mod view;
 
 mod typings;
+mod unavailable;
 
+#[cfg(feature = "edge")]
+pub use durable_object::{durable_object_storage, JsDoStorage};
+#[cfg(feature = "idb")]
+pub use idb::{indexed_db_storage, JsIdbStorage};
+#[cfg(feature = "edge")]
+pub use kv::{kv_storage, JsKvStorage};
 pub use memory::{memory_storage, JsMemoryStorage};
 pub use run::JsRun;
 pub use scope::JsScope;

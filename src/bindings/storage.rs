@@ -43,6 +43,13 @@ extern "C" {
 pub enum Backend {
     Memory(MemoryStorage),
     Js(JsAdapter),
+    /// `indexedDbStorage(dbName)` ([`super::idb`]; feature `idb`, the browser build).
+    #[cfg(feature = "idb")]
+    Idb(crate::storage::idb::IdbStorage),
+    /// `kvStorage(namespace)` / `durableObjectStorage(storage)` ([`super::kv`],
+    /// [`super::durable_object`]; feature `edge`, the workerd build).
+    #[cfg(feature = "edge")]
+    Cf(crate::storage::cloudflare::CloudflareStorage),
 }
 
 impl Backend {
@@ -56,6 +63,14 @@ impl Backend {
         if let Some(m) = JsMemoryStorage::claim(v) {
             return Ok(Backend::Memory(m));
         }
+        #[cfg(feature = "idb")]
+        if let Some(i) = super::idb::JsIdbStorage::claim(v) {
+            return Ok(Backend::Idb(i));
+        }
+        #[cfg(feature = "edge")]
+        if let Some(c) = super::kv::claim(v) {
+            return Ok(Backend::Cf(c));
+        }
         JsAdapter::new(v).map(Backend::Js)
     }
 }
@@ -64,66 +79,133 @@ impl Storage for Backend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match self {
             Backend::Memory(m) => m.get(key).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.get(key).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.get(key).await,
             Backend::Js(j) => j.get(key).await,
         }
     }
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
         match self {
             Backend::Memory(m) => m.put(key, value).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.put(key, value).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.put(key, value).await,
             Backend::Js(j) => j.put(key, value).await,
         }
     }
     async fn delete(&self, key: &str) -> Result<()> {
         match self {
             Backend::Memory(m) => m.delete(key).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.delete(key).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.delete(key).await,
             Backend::Js(j) => j.delete(key).await,
         }
     }
     async fn list(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> Result<Vec<String>> {
         match self {
             Backend::Memory(m) => m.list(prefix, after, limit).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.list(prefix, after, limit).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.list(prefix, after, limit).await,
             Backend::Js(j) => j.list(prefix, after, limit).await,
         }
     }
     async fn batch(&self, ops: Vec<BatchOp>) -> Result<()> {
         match self {
             Backend::Memory(m) => m.batch(ops).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.batch(ops).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.batch(ops).await,
             Backend::Js(j) => j.batch(ops).await,
         }
     }
     async fn put_if_absent(&self, key: &str, value: Vec<u8>) -> Result<bool> {
         match self {
             Backend::Memory(m) => m.put_if_absent(key, value).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.put_if_absent(key, value).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.put_if_absent(key, value).await,
             Backend::Js(j) => j.put_if_absent(key, value).await,
         }
     }
     async fn put_if_absent_durable(&self, key: &str, value: Vec<u8>) -> Result<bool> {
         match self {
             Backend::Memory(m) => m.put_if_absent_durable(key, value).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.put_if_absent_durable(key, value).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.put_if_absent_durable(key, value).await,
             Backend::Js(j) => j.put_if_absent(key, value).await,
         }
     }
     async fn put_meta(&self, key: &str, value: Vec<u8>, meta: &str) -> Result<()> {
         match self {
             Backend::Memory(m) => m.put_meta(key, value, meta).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.put_meta(key, value, meta).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.put_meta(key, value, meta).await,
             Backend::Js(j) => j.put(key, value).await,
         }
     }
     async fn list_meta(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> Result<Vec<(String, Option<String>)>> {
         match self {
             Backend::Memory(m) => m.list_meta(prefix, after, limit).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.list_meta(prefix, after, limit).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.list_meta(prefix, after, limit).await,
             Backend::Js(j) => Ok(j.list(prefix, after, limit).await?.into_iter().map(|k| (k, None)).collect()),
+        }
+    }
+    async fn append_after(
+        &self,
+        prefix: &str,
+        after: &str,
+        build: &mut dyn FnMut(Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>>,
+    ) -> Result<bool> {
+        match self {
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.append_after(prefix, after, build).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.append_after(prefix, after, build).await,
+            Backend::Memory(m) => m.append_after(prefix, after, build).await,
+            Backend::Js(_) => Ok(false),
+        }
+    }
+    async fn create_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<Option<usize>> {
+        match self {
+            Backend::Memory(m) => m.create_all(entries).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.create_all(entries).await,
+            _ => Ok(None),
         }
     }
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         match self {
             Backend::Memory(m) => m.get_many(keys).await,
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.get_many(keys).await,
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.get_many(keys).await,
             Backend::Js(j) => j.get_many(keys).await,
         }
     }
     fn capabilities(&self) -> Capabilities {
         match self {
             Backend::Memory(m) => m.capabilities(),
+            #[cfg(feature = "idb")]
+            Backend::Idb(i) => i.capabilities(),
+            #[cfg(feature = "edge")]
+            Backend::Cf(c) => c.capabilities(),
             Backend::Js(j) => j.capabilities(),
         }
     }
@@ -230,8 +312,7 @@ impl JsAdapter {
                 keys.push(s);
             }
         }
-        keys.sort_unstable();
-        keys.dedup();
+        crate::core::sort::sort_dedup(&mut keys);
         keys.truncate(limit.unwrap_or(usize::MAX));
         Ok(keys)
     }

@@ -7,7 +7,7 @@
 //! kept in `tests/fixtures/` and read back by `tests/format_compat.rs`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -154,7 +154,7 @@ struct FactRec<'a> {
 /// Encodes a whole scope state (history included, checkpoints excluded).
 pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
     let mut types: Vec<_> = st.types.iter().map(|(e, h)| (*e, h.clone())).collect();
-    types.sort_unstable_by_key(|(e, _)| *e);
+    crate::core::sort::sort_by_key(&mut types, |(e, _)| *e);
     let rec = SnapRec {
         dims: st.dims.iter().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))).collect(),
         names: st.names.names().map(Cow::Borrowed).collect(),
@@ -243,11 +243,11 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
         facts.push(((f.e, f.a), h));
     }
     // Written in key order, so this sort only checks (linear on sorted input).
-    facts.sort_by_key(|(k, _)| *k);
+    crate::core::sort::sort_by_key(&mut facts, |(k, _)| *k);
     if facts.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(bad("a fact appears twice"));
     }
-    let facts: BTreeMap<_, _> = facts.into_iter().collect();
+    let facts = crate::core::state::facts_from_sorted(facts);
     let mut types = HashMap::with_capacity(rec.types.len());
     for (e, h) in rec.types {
         let ordered = h.windows(2).all(|w| w[0].0 < w[1].0);

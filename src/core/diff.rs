@@ -26,8 +26,7 @@ impl ScopeState {
     fn touched_between(&self, from: u64, to: u64) -> Vec<FactKey> {
         let mut keys: Vec<FactKey> =
             self.txs[from as usize..to as usize].iter().flat_map(|m| m.touched.iter().copied()).collect();
-        keys.sort_unstable();
-        keys.dedup();
+        crate::core::sort::sort_dedup(&mut keys);
         keys
     }
 
@@ -68,7 +67,7 @@ impl ScopeState {
                 })
             })
             .collect();
-        out.sort_by(|a, b| a.entity.cmp(&b.entity).then_with(|| a.attribute.cmp(&b.attribute)));
+        crate::core::sort::sort_by(&mut out, |a, b| a.entity.cmp(&b.entity).then_with(|| a.attribute.cmp(&b.attribute)));
         Ok(out)
     }
 

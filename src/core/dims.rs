@@ -20,7 +20,13 @@ pub struct Dims(BTreeMap<String, String>);
 impl Dims {
     /// Builds dimensions from pairs in any order. A repeated name keeps its last value.
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Dims {
-        Dims(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        // Inserted one by one, not collected: `BTreeMap::from_iter` compiles
+        // a sort per iterator type, and dims are a handful of entries.
+        let mut map = BTreeMap::new();
+        for (k, v) in pairs {
+            map.insert(k.into(), v.into());
+        }
+        Dims(map)
     }
 
     /// The pairs, sorted by name.

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod diff;
 pub mod dims;
 pub mod read;
+pub mod sort;
 pub mod state;
 pub mod tx;
 pub mod value;

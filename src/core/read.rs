@@ -132,7 +132,7 @@ impl ScopeState {
                     .then(|| self.version(self.names.name(e), self.names.name(a), v))
             })
             .collect();
-        out.sort_by(|a, b| {
+        crate::core::sort::sort_by(&mut out, |a, b| {
             a.valid_until
                 .partial_cmp(&b.valid_until)
                 .unwrap_or(std::cmp::Ordering::Equal)
@@ -195,7 +195,7 @@ impl<'a> View<'a> {
         if attributes.is_empty() {
             return None;
         }
-        attributes.sort_by(|x, y| x.0.cmp(&y.0));
+        crate::core::sort::sort_by(&mut attributes, |x, y| x.0.cmp(&y.0));
         Some(Entity {
             id: self.st.names.name(e).to_string(),
             ty: self.st.type_at(e, self.seq).map(|t| self.st.names.name(t).to_string()),
@@ -232,7 +232,7 @@ impl<'a> View<'a> {
                 }
             }
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        crate::core::sort::sort_by(&mut out, |a, b| a.id.cmp(&b.id));
         out
     }
 }

@@ -173,13 +173,13 @@ fn resolve_op(op: Op, at: f64) -> Result<OpRecord> {
                 None => None,
                 Some(Expiry::TtlMs(ms)) => {
                     if !ms.is_finite() || ms < 0.0 {
-                        return Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {ms}")));
+                        return Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {}", crate::error::Num(ms))));
                     }
                     Some(at + ms)
                 }
                 Some(Expiry::ValidUntil(t)) => {
                     if !t.is_finite() {
-                        return Err(Error::invalid(format!("validUntil must be a finite timestamp, got {t}")));
+                        return Err(Error::invalid(format!("validUntil must be a finite timestamp, got {}", crate::error::Num(t))));
                     }
                     Some(t)
                 }

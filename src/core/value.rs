@@ -35,7 +35,7 @@ impl Value {
     pub fn object<K: Into<Box<str>>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
         let mut v: Vec<(Box<str>, Value)> = entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
         // Stable sort, then keep the last of equal keys (JS object semantics).
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::core::sort::sort_by(&mut v, |a, b| a.0.cmp(&b.0));
         let mut out: Vec<(Box<str>, Value)> = Vec::with_capacity(v.len());
         for (k, val) in v {
             match out.last_mut() {
@@ -63,7 +63,7 @@ impl Value {
         }
         match self {
             Value::Number(n) if !n.is_finite() => {
-                Err(Error::invalid(format!("{n} is not a JSON number (NaN and infinities are not allowed)")))
+                Err(Error::invalid(format!("{} is not a JSON number (NaN and infinities are not allowed)", crate::error::Num(*n))))
             }
             Value::Array(items) => items.iter().try_for_each(|v| v.validate_at(depth + 1)),
             Value::Object(entries) => {
@@ -232,7 +232,8 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-fn write_json_str(s: &str, out: &mut String) {
+/// Appends `s` as a JSON string literal (what [`Value::to_json`] writes for strings).
+pub(crate) fn write_json_str(s: &str, out: &mut String) {
     use std::fmt::Write;
     out.push('"');
     for c in s.chars() {

@@ -20,6 +20,7 @@ where
     list_pages_through_many_keys(&make().await).await;
     batch_applies_in_order(&make().await).await;
     put_if_absent_creates_once(&make().await).await;
+    create_all_creates_a_prefix(&make().await).await;
     get_many_matches_get(&make().await).await;
     unicode_keys(&make().await).await;
     store_level_round_trip(make().await).await;
@@ -88,6 +89,36 @@ async fn put_if_absent_creates_once<S: Storage>(s: &S) {
     assert!(s.put_if_absent("once", vec![1]).await.unwrap(), "the first create writes");
     assert!(!s.put_if_absent("once", vec![2]).await.unwrap(), "the second create reports the key exists");
     assert_eq!(s.get("once").await.unwrap(), Some(vec![1]), "a refused create changes nothing");
+}
+
+async fn create_all_creates_a_prefix<S: Storage>(s: &S) {
+    let e = |k: &str, v: u8| (k.to_string(), vec![v]);
+    match s.create_all(vec![e("c/1", 1), e("c/2", 2)]).await.unwrap() {
+        None => {
+            assert!(s.list("c/", None, None).await.unwrap().is_empty(), "an unsupported create_all writes nothing");
+            return;
+        }
+        Some(n) => assert_eq!(n, 2, "create_all creates every absent key"),
+    }
+    s.put("c/4", vec![40]).await.unwrap();
+    let n = s.create_all(vec![e("c/3", 3), e("c/4", 4), e("c/5", 5)]).await.unwrap();
+    assert_eq!(n, Some(1), "create_all stops at the first key that exists");
+    assert_eq!(s.get("c/3").await.unwrap(), Some(vec![3]), "create_all writes the keys before it");
+    assert_eq!(s.get("c/4").await.unwrap(), Some(vec![40]), "create_all never overwrites");
+    assert_eq!(s.get("c/5").await.unwrap(), None, "create_all writes nothing after the first existing key");
+    // Longer runs of ascending keys (a scope's log records), with another
+    // key inside their range.
+    s.put("r/2x", vec![0]).await.unwrap();
+    s.put("r/3", vec![30]).await.unwrap();
+    let run = vec![e("r/1", 1), e("r/2", 2), e("r/3", 3), e("r/4", 4), e("r/5", 5)];
+    assert_eq!(s.create_all(run).await.unwrap(), Some(2), "create_all stops at the first existing key of a long run");
+    assert_eq!(s.list("r/", None, None).await.unwrap(), ["r/1", "r/2", "r/2x", "r/3"], "and creates exactly the keys before it");
+    assert_eq!(s.get("r/3").await.unwrap(), Some(vec![30]));
+    let run = vec![e("r/6", 6), e("r/7", 7), e("r/8", 8), e("r/9", 9)];
+    assert_eq!(s.create_all(run).await.unwrap(), Some(4), "a long run of absent keys is created whole");
+    let n = s.create_all(vec![e("d", 1), e("d", 2)]).await.unwrap();
+    assert_eq!(n, Some(1), "a key repeated within create_all exists by the time it repeats");
+    assert_eq!(s.get("d").await.unwrap(), Some(vec![1]), "the first of a repeated key wins");
 }
 
 async fn get_many_matches_get<S: Storage>(s: &S) {

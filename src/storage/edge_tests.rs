@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 
 use super::durable_object::DoStorage;
 use super::kv::KvStorage;
-use super::{BatchOp, Capabilities, Storage};
+use super::Storage;
 use crate::core::value::Value;
 use crate::store::{Failure, RunSpec, StepError, StepOptions, Store, StoreOptions};
 use crate::{Dims, Error, Op, Provenance, Result};
@@ -40,54 +40,7 @@ pub fn edge_last_panic() -> Option<String> {
     PANIC.with(|p| p.borrow().clone())
 }
 
-/// Either Cloudflare adapter, chosen at run time.
-#[derive(Clone, Debug)]
-enum Edge {
-    Kv(KvStorage),
-    Do(DoStorage),
-}
-
-macro_rules! both {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Edge::Kv($s) => $e,
-            Edge::Do($s) => $e,
-        }
-    };
-}
-
-impl Storage for Edge {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        both!(self, s => s.get(key).await)
-    }
-    async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
-        both!(self, s => s.put(key, value).await)
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        both!(self, s => s.delete(key).await)
-    }
-    async fn list(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> Result<Vec<String>> {
-        both!(self, s => s.list(prefix, after, limit).await)
-    }
-    async fn batch(&self, ops: Vec<BatchOp>) -> Result<()> {
-        both!(self, s => s.batch(ops).await)
-    }
-    async fn put_if_absent(&self, key: &str, value: Vec<u8>) -> Result<bool> {
-        both!(self, s => s.put_if_absent(key, value).await)
-    }
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        both!(self, s => s.get_many(keys).await)
-    }
-    async fn put_meta(&self, key: &str, value: Vec<u8>, meta: &str) -> Result<()> {
-        both!(self, s => s.put_meta(key, value, meta).await)
-    }
-    async fn list_meta(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> Result<Vec<(String, Option<String>)>> {
-        both!(self, s => s.list_meta(prefix, after, limit).await)
-    }
-    fn capabilities(&self) -> Capabilities {
-        both!(self, s => s.capabilities())
-    }
-}
+use super::cloudflare::CloudflareStorage as Edge;
 
 fn edge(kind: &str, handle: &JsValue, prefix: &str) -> Result<Edge> {
     match kind {
@@ -134,10 +87,25 @@ fn overlap_scope() -> Dims {
     Dims::new([("test", "overlap")])
 }
 
-/// Writes `n` transactions into one scope, each awaited in turn; a second
-/// request doing the same at the same time must lose nothing.
+async fn await_js(f: &js_sys::Function) {
+    if let Ok(p) = f.call0(&JsValue::NULL) {
+        let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&p)).await;
+    }
+}
+
+/// Writes `n` transactions into one scope, each awaited in turn, awaiting
+/// `pause()` between them (a request's other I/O: it lets a concurrent
+/// request run); a second request doing the same at the same time must lose
+/// nothing.
 #[wasm_bindgen(js_name = edgeWriteMany)]
-pub async fn edge_write_many(kind: String, handle: JsValue, prefix: String, tag: String, n: u32) -> std::result::Result<JsValue, JsValue> {
+pub async fn edge_write_many(
+    kind: String,
+    handle: JsValue,
+    prefix: String,
+    tag: String,
+    n: u32,
+    pause: js_sys::Function,
+) -> std::result::Result<JsValue, JsValue> {
     let s = edge(&kind, &handle, &prefix).map_err(js)?;
     let store = Store::open(s, opts("")).await.map_err(js)?;
     let scope = store.scope(overlap_scope()).await.map_err(js)?;
@@ -148,6 +116,7 @@ pub async fn edge_write_many(kind: String, handle: JsValue, prefix: String, tag:
             Op::set("shared", [("last", Value::from(format!("{tag}{i}")))]),
         ];
         last = scope.transact(ops, Provenance::new(format!("{tag}:{i}"))).await.map_err(js)?.seq;
+        await_js(&pause).await;
     }
     Ok(json(&[("lastSeq", last.to_string())]))
 }
@@ -201,9 +170,7 @@ pub async fn edge_claim_steps(
                     let holder = holder.clone();
                     async move {
                         ran.set(true);
-                        if let Ok(p) = sleep.call0(&JsValue::NULL) {
-                            let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&p)).await;
-                        }
+                        await_js(&sleep).await;
                         Ok::<_, Failure<String>>(Value::from(holder))
                     }
                 },

@@ -234,8 +234,8 @@ impl IdbStorage {
     /// Waymark connections close themselves on the resulting `versionchange`.
     pub async fn delete_database(name: &str) -> Result<()> {
         let req = Database::delete_by_name(name)
-            .map_err(|e| Error::Storage(format!("IndexedDB {name:?}: deleting the database failed: {e}")))?;
-        req.await.map_err(|e| Error::Storage(format!("IndexedDB {name:?}: deleting the database failed: {e}")))
+            .map_err(|e| Error::Storage(format!("IndexedDB {name:?}: deleting the database failed: {}", conn::open_parts(&e).1)))?;
+        req.await.map_err(|e| Error::Storage(format!("IndexedDB {name:?}: deleting the database failed: {}", conn::lib_parts(&e).1)))
     }
 
     /// The database name.
@@ -481,6 +481,17 @@ impl Storage for IdbStorage {
     async fn put_if_absent_durable(&self, key: &str, value: Vec<u8>) -> Result<bool> {
         let n = self.enqueue(Work::Create(vec![Write::create(key, value)]), true).await?;
         Ok(n == 1)
+    }
+
+    /// One `Create` member of the write queue: its keys are probed and
+    /// written in one readwrite transaction (grouped with whatever else is
+    /// queued), so the created prefix commits or aborts as one.
+    async fn create_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<Option<usize>> {
+        if entries.is_empty() {
+            return Ok(Some(0));
+        }
+        let writes = entries.into_iter().map(|(k, v)| Write::create(&k, v)).collect();
+        self.enqueue(Work::Create(writes), false).await.map(Some)
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {

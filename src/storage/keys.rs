@@ -14,6 +14,13 @@
 //! r/...                        workflow run registry (see `store::registry`)
 //! ```
 //!
+//! On storage without an atomic create (Workers KV) the log and snapshots
+//! use writer-unique keys instead — `s/<scope>/t/<claim>.<writer>`,
+//! `s/<scope>/p/<n>.<c>.<last>` — merged on read (`store::merge`), and the
+//! run registry is a set of immutable events `r/e/<run>/…` with summaries in
+//! key metadata (`store::registry_events`). Every key stays below 480 bytes
+//! (Workers KV allows 512).
+//!
 //! `<scope>` is the 32-hex-digit digest of the scope's canonical dimensions,
 //! `<seq>` is zero-padded to 12 digits so that byte order is numeric order,
 //! and `<name>` is hex-encoded so that any string is a safe key segment.

@@ -129,6 +129,20 @@ impl Storage for MemoryStorage {
         Ok(true)
     }
 
+    async fn create_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<Option<usize>> {
+        let mut map = self.inner.map.borrow_mut();
+        let mut n = 0;
+        for (k, v) in entries {
+            if map.contains_key(&k) {
+                break;
+            }
+            self.count(&k, v.len());
+            map.insert(k, v);
+            n += 1;
+        }
+        Ok(Some(n))
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { atomic_batch: true, atomic_create: true, consistency: Consistency::Strong }
     }

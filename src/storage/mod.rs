@@ -6,16 +6,20 @@
 //! Waymark only ever writes keys from [`keys`], and never rewrites a log
 //! record: concurrent writers claim the next seq with [`Storage::put_if_absent`].
 
-#[cfg(target_arch = "wasm32")]
+// The platform adapters are compiled only into the wasm build of their
+// runtime (Cargo.toml [features]: `idb` for browsers, `edge` for Workers).
+#[cfg(all(target_arch = "wasm32", feature = "idb"))]
 pub mod idb;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "edge"))]
+pub mod cloudflare;
+#[cfg(all(target_arch = "wasm32", feature = "edge"))]
 pub mod durable_object;
-#[cfg(all(target_arch = "wasm32", feature = "conformance"))]
+#[cfg(all(target_arch = "wasm32", feature = "conformance", feature = "edge"))]
 pub mod edge_tests;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "edge"))]
 mod js_util;
 pub mod keys;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "edge"))]
 pub mod kv;
 pub mod memory;
 
@@ -146,6 +150,21 @@ pub trait Storage {
     ) -> Result<bool> {
         let _ = (prefix, after, build);
         Ok(false)
+    }
+
+    /// Creates `entries` in order while their keys are absent, stopping at
+    /// the first key that exists (or repeats), in one atomic step:
+    /// `Ok(Some(n))` says the first `n` were created, together; the others
+    /// were not written. `Err`: none was. `Ok(None)`: the backend cannot do
+    /// this atomically (the default; nothing was written) and the caller
+    /// creates them one by one with [`Storage::put_if_absent`].
+    ///
+    /// The store commits several queued transactions of one scope with it,
+    /// one log record each with contiguous seqs (`store::scope::pipeline`):
+    /// one IndexedDB transaction for all of them instead of one each.
+    async fn create_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<Option<usize>> {
+        let _ = entries;
+        Ok(None)
     }
 
     /// Reads several keys; the default reads them one by one.

@@ -147,7 +147,7 @@ pub(crate) async fn load_checkpoints<S: Storage>(s: &S, key: &str, st: &mut Scop
         }
     }
     // Concurrent writers may share an ordinal: then creation time, then name.
-    cps.sort_by(|(a, x), (b, y)| {
+    crate::core::sort::sort_by(&mut cps, |(a, x), (b, y)| {
         a.seq.cmp(&b.seq).then(x.cmp(y)).then(a.at.total_cmp(&b.at)).then_with(|| a.name.cmp(&b.name))
     });
     st.checkpoints = cps.into_iter().map(|(cp, _)| cp).collect();

@@ -5,7 +5,6 @@
 
 use std::cell::Cell;
 
-use crate::core::state::ScopeState;
 use crate::core::tx::{OpRecord, Provenance, TxInfo};
 use crate::core::value::Value;
 use crate::core::workflow::Machine;
@@ -41,7 +40,7 @@ impl<S: Storage> Scope<S> {
             return Err(Error::invalid("entity ids must not be empty"));
         }
         let built = self
-            .commit_decision(|st, at| {
+            .commit_decision(&|st, at| {
                 let current = st
                     .current(at)
                     .value(entity, attr)
@@ -68,14 +67,14 @@ impl<S: Storage> Scope<S> {
     /// refusing (a finished step's lease "still live", a resumed run "paused").
     pub(crate) async fn commit_decision(
         &self,
-        build: impl Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>>,
+        build: &super::merge::Build<'_>,
     ) -> Result<Option<TxInfo>> {
         const MAX_REDECIDE: usize = 64;
         let mut tries = 0;
         loop {
             let refused = Cell::new(false);
             let result = self
-                .commit(|st, at| {
+                .commit(&|st, at| {
                     let r = build(st, at);
                     refused.set(r.is_err());
                     r

@@ -252,12 +252,15 @@ pub(crate) async fn catch_up<S: Storage>(s: &S, cell: &ScopeCell) -> Result<usiz
     Ok(bytes)
 }
 
+/// What `Scope::commit` builds a transaction with.
+pub(crate) type Build<'a> = dyn Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>> + 'a;
+
 /// Commits one transaction under a fresh, writer-unique key. Never fails for
 /// lack of a seq: there is nothing to claim. Caller holds the write lock.
 pub(crate) async fn commit<S: Storage>(
     store: &Store<S>,
     cell: &ScopeCell,
-    build: &dyn Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>>,
+    build: &Build<'_>,
 ) -> Result<Option<TxInfo>> {
     let storage = &store.inner.storage;
     let now = store.now();
@@ -281,7 +284,7 @@ pub(crate) async fn commit<S: Storage>(
     // was lost may still have landed.
     cell.merge.borrow_mut().max_claim = claim;
     if rec.seq == 1 {
-        storage.put(&keys::scope_header(&cell.key), encode_header(cell.state.borrow().dims())).await?;
+        write_header(storage, cell).await?;
     }
     let len = bytes.len();
     storage.put(&key, bytes).await?;
@@ -292,6 +295,24 @@ pub(crate) async fn commit<S: Storage>(
     cell.snap.set(snap);
     maybe_snapshot(store, cell).await;
     Ok(Some(rec.info()))
+}
+
+/// Writes the scope header unless another writer already did: every writer
+/// of a new scope writes the same bytes, and Workers KV refuses a second
+/// write to one key within a second.
+async fn write_header<S: Storage>(storage: &S, cell: &ScopeCell) -> Result<()> {
+    let key = keys::scope_header(&cell.key);
+    if storage.get(&key).await?.is_some() {
+        return Ok(());
+    }
+    let header = encode_header(cell.state.borrow().dims());
+    match storage.put(&key, header).await {
+        Ok(()) => Ok(()),
+        Err(e) => match storage.get(&key).await? {
+            Some(_) => Ok(()),
+            None => Err(e),
+        },
+    }
 }
 
 /// Writes a snapshot when the tail has grown enough (bytes, as on the atomic

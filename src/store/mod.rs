@@ -110,6 +110,9 @@ pub(crate) struct ScopeCell {
     /// Which log keys the state holds, on storage without an atomic create
     /// (`merge`); unused otherwise.
     pub(crate) merge: RefCell<merge::MergeLog>,
+    /// Transactions waiting for the write lock, committed together by
+    /// whoever holds it (`scope::pipeline`).
+    pub(crate) queue: scope::Queue,
 }
 
 pub(crate) struct StoreInner<S> {
@@ -145,7 +148,14 @@ impl<S: Storage> Store<S> {
             }
             None => {
                 let meta = codec::StoreMeta { created_at: (opts.clock)() };
-                storage.put_if_absent(keys::META, codec::encode_meta(&meta)).await?;
+                if let Err(e) = storage.put_if_absent(keys::META, codec::encode_meta(&meta)).await {
+                    // Two first opens at once on storage without an atomic
+                    // create (Workers KV refuses a second write to a key within
+                    // a second): fine if the other one wrote it.
+                    if storage.get(keys::META).await?.is_none() {
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(Store {
@@ -216,6 +226,7 @@ impl<S: Storage> Store<S> {
                     write: futures_util::lock::Mutex::new(()),
                     snap: Cell::new(snap),
                     merge: RefCell::new(merge),
+                    queue: Default::default(),
                 })
             })
             .clone();

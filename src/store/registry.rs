@@ -7,6 +7,9 @@
 //! r/s/<status>/<newest-first created>/<run>   runs by status, newest first (empty value)
 //! ```
 //!
+//! On eventually consistent storage (Workers KV) the registry uses the event
+//! layout of `registry_events.rs` instead: no key is rewritten per step.
+//!
 //! `<run>` is a digest of (scope, workflow, id). The authoritative state is
 //! in the facts; the summary is derived from it after every change, and
 //! rewritten whenever a run is opened, so a crash between the two heals.

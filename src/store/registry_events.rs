@@ -145,7 +145,7 @@ impl<S: Storage> Store<S> {
                     && f.created_before.is_none_or(|t| s.created_at < t)
             })
             .collect();
-        runs.sort_by(|(ka, a), (kb, b)| b.created_at.total_cmp(&a.created_at).then_with(|| ka.cmp(kb)));
+        crate::core::sort::sort_by(&mut runs, |(ka, a), (kb, b)| b.created_at.total_cmp(&a.created_at).then_with(|| ka.cmp(kb)));
         Ok(runs.into_iter().map(|(_, s)| s).skip(f.offset).take(f.limit.unwrap_or(usize::MAX)).collect())
     }
 

@@ -125,8 +125,19 @@ impl<S: Storage> Clone for Run<S> {
     }
 }
 
+/// `kind:` and the JSON array of `parts`, byte for byte what
+/// `Value::array(parts).to_json()` gives (these ids are stored), without
+/// pulling `to_json`'s number formatting into the wasm.
 fn json_id(kind: &str, parts: &[&str]) -> String {
-    format!("{kind}:{}", Value::array(parts.iter().map(|p| Value::from(*p))).to_json())
+    let mut out = format!("{kind}:[");
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::core::value::write_json_str(p, &mut out);
+    }
+    out.push(']');
+    out
 }
 
 /// The latest stored value of an attribute, ignoring expiry.
@@ -163,7 +174,7 @@ impl<S: Storage> Store<S> {
         }
         let lease_ms = spec.lease_ms.unwrap_or(self.options().lease_ms);
         if !(lease_ms.is_finite() && lease_ms > 0.0) {
-            return Err(Error::invalid(format!("leaseMs must be a positive number, got {lease_ms}")));
+            return Err(Error::invalid(format!("leaseMs must be a positive number, got {}", crate::error::Num(lease_ms))));
         }
         let scope = self.scope(spec.scope.clone()).await?;
         scope.refresh().await?;
@@ -171,7 +182,7 @@ impl<S: Storage> Store<S> {
         let input = spec.input.unwrap_or(Value::Null);
         let created = run
             .scope
-            .commit(|st, at| {
+            .commit(&|st, at| {
                 if stored(st, &run.entity, "status").is_some() {
                     return Ok(None);
                 }
@@ -375,14 +386,28 @@ impl<S: Storage> Run<S> {
         decide: impl Fn(&StepRecord, f64) -> Result<(Option<Outcome>, T)>,
     ) -> Result<T> {
         let stash: RefCell<Option<T>> = RefCell::new(None);
+        self.commit_outcome(name, &|old, at| {
+            let (o, t) = decide(old, at)?;
+            *stash.borrow_mut() = Some(t);
+            Ok(o)
+        })
+        .await?;
+        stash.into_inner().ok_or_else(|| Error::Storage("internal: a step decision was lost".into()))
+    }
+
+    /// The body of [`Run::transition`], not generic: one copy of this future
+    /// serves every step transition (a size budget, STYLE.md habit 12).
+    async fn commit_outcome(
+        &self,
+        name: &str,
+        decide: &dyn Fn(&StepRecord, f64) -> Result<Option<Outcome>>,
+    ) -> Result<()> {
         let written = self
             .scope
-            .commit_decision(|st, at| {
+            .commit_decision(&|st, at| {
                 self.status_in(st).check_step()?;
                 let old = self.record_in(st, name);
-                let (o, t) = decide(&old, at)?;
-                *stash.borrow_mut() = Some(t);
-                let Some(o) = o else { return Ok(None) };
+                let Some(o) = decide(&old, at)? else { return Ok(None) };
                 let attempt = o.transitions.last().map_or(o.record.attempts, |t| t.attempt);
                 let prov = self.prov(&format!("step:{name}"), Some(attempt));
                 Ok(Some((prov, self.record_ops(st, &old, &o, at))))
@@ -391,7 +416,7 @@ impl<S: Storage> Run<S> {
         if written.is_some() {
             self.sync_registry(None).await?;
         }
-        stash.into_inner().ok_or_else(|| Error::Storage("internal: a step decision was lost".into()))
+        Ok(())
     }
 
     /// Runs a step, memoized: a completed, unexpired step returns its stored
@@ -415,7 +440,7 @@ impl<S: Storage> Run<S> {
         opts.retry.validate()?;
         if let Some(ttl) = opts.ttl_ms {
             if !ttl.is_finite() || ttl < 0.0 {
-                return Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {ttl}")).into());
+                return Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {}", crate::error::Num(ttl))).into());
             }
         }
         if opts.lease_ms.is_some() {
@@ -553,6 +578,19 @@ impl<S: Storage> Run<S> {
                     return Err(Error::Rejected(format!("step {name:?}: the review rejected the result of every attempt")).into())
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod json_id_tests {
+    use super::*;
+
+    #[test]
+    fn json_ids_are_the_json_of_their_parts() {
+        for parts in [vec![], vec!["w"], vec!["a\"b\\c", "line\nbreak\t\u{1}", "ünï ✓", ""]] {
+            let want = format!("step:{}", Value::array(parts.iter().map(|p| Value::from(*p))).to_json());
+            assert_eq!(json_id("step", &parts), want);
         }
     }
 }

@@ -17,13 +17,13 @@ impl<S: Storage> Run<S> {
     async fn set_status(
         &self,
         what: &str,
-        change: impl Fn(RunStatus) -> Result<RunStatus>,
+        change: fn(RunStatus) -> Result<RunStatus>,
         extra: Vec<(String, Value)>,
     ) -> Result<()> {
         self.scope().store().check_open()?;
         let old = self.stored_summary().await?;
         self.scope()
-            .commit(|st, at| {
+            .commit(&|st, at| {
                 let next = change(self.status_in(st))?;
                 let mut attrs = vec![
                     ("status".to_string(), Value::from(next.as_str())),
@@ -98,7 +98,7 @@ impl<S: Storage> Run<S> {
                 }
             }
         }
-        out.sort_by_key(|(seq, i, _)| (*seq, *i));
+        crate::core::sort::sort_by_key(&mut out, |(seq, i, _)| (*seq, *i));
         out.into_iter().map(|(_, _, t)| t).collect()
     }
 
@@ -160,7 +160,7 @@ impl<S: Storage> Run<S> {
         }
         let names: Vec<String> = self.steps().into_iter().map(|s| s.name).collect();
         self.scope()
-            .commit(|_, _| {
+            .commit(&|_, _| {
                 let mut ops: Vec<OpRecord> = names.iter().map(|n| OpRecord::Delete { entity: self.step_entity_id(n) }).collect();
                 ops.push(OpRecord::Delete { entity: self.entity_id().to_string() });
                 Ok(Some((self.prov("cleanup", None), ops)))

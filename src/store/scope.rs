@@ -8,13 +8,16 @@ use crate::core::diff::Change;
 use crate::core::dims::Dims;
 use crate::core::read::{AsOf, Entity, FactVersion, Query, View};
 use crate::core::state::{Checkpoint, Point, ScopeState};
-use crate::core::tx::{resolve_ops, validate_provenance, Op, OpRecord, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
+use crate::core::tx::{validate_provenance, Op, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
 use crate::core::value::Value;
 use crate::error::{Error, Result};
 use crate::storage::{keys, Storage};
 
 use super::load::{apply_tail, encode_header, fetch_tail, load_checkpoints, load_scope, read_genesis, Genesis};
 use super::{ScopeCell, SnapStats, Store};
+
+mod pipeline;
+pub(crate) use pipeline::Queue;
 
 /// How many times a writer re-reads the log after losing a seq claim.
 const MAX_CLAIMS: usize = 64;
@@ -69,10 +72,9 @@ impl<S: Storage> Scope<S> {
     pub async fn transact(&self, ops: Vec<Op>, prov: Provenance) -> Result<TxInfo> {
         self.store.check_open()?;
         validate_provenance(&prov)?;
-        // Validate once up front so bad input fails before any IO.
-        resolve_ops(ops.clone(), 0.0)?;
-        let built = self.commit(move |_, at| Ok(Some((prov.clone(), resolve_ops(ops.clone(), at)?)))).await?;
-        built.ok_or_else(|| Error::Storage("internal: a transaction was built but not committed".into()))
+        // Validated, then queued: transactions waiting together for the
+        // write lock commit together, one atomic log record each (pipeline.rs).
+        self.pipelined(prov, ops).await
     }
 
     /// Sets attributes of one entity (a one-op transaction).
@@ -92,16 +94,21 @@ impl<S: Storage> Scope<S> {
     /// is re-run on the caught-up state after a lost seq claim, so decisions
     /// taken in it (a step claim, say) always see every earlier transaction.
     /// `Ok(None)` from `build` means "nothing to write" and commits nothing.
-    pub(crate) async fn commit(
-        &self,
-        build: impl Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>>,
-    ) -> Result<Option<TxInfo>> {
-        let _guard = self.cell.write.lock().await;
+    pub(crate) async fn commit(&self, build: &super::merge::Build<'_>) -> Result<Option<TxInfo>> {
+        // In call order with queued transactions (pipeline.rs).
+        let _turn = self.turn().await;
+        self.commit_locked(build).await
+    }
+
+    /// [`Scope::commit`] with the write lock held.
+    /// `build` is a `dyn Fn`: one copy of this future serves every caller (a
+    /// size budget, STYLE.md habit 12).
+    async fn commit_locked(&self, build: &super::merge::Build<'_>) -> Result<Option<TxInfo>> {
         self.store.check_open()?;
         let storage = &self.store.inner.storage;
         if !storage.capabilities().atomic_create {
             // No seq to claim: writer-unique log keys, merged on read.
-            return super::merge::commit(&self.store, &self.cell, &build).await;
+            return super::merge::commit(&self.store, &self.cell, build).await;
         }
         let now = self.store.now();
         if !now.is_finite() {
@@ -151,7 +158,7 @@ impl<S: Storage> Scope<S> {
             // again, every time, to a writer committing back to back (two tabs
             // in a write loop): where the backend can, catch up and create in
             // one atomic step instead, which cannot lose.
-            if let Some(done) = self.append_locked(now, &build).await? {
+            if let Some(done) = self.append_locked(now, build).await? {
                 return Ok(done);
             }
             self.catch_up_locked().await?;
@@ -188,7 +195,7 @@ impl<S: Storage> Scope<S> {
     async fn append_locked(
         &self,
         now: f64,
-        build: &impl Fn(&ScopeState, f64) -> Result<Option<(Provenance, Vec<OpRecord>)>>,
+        build: &super::merge::Build<'_>,
     ) -> Result<Option<Option<TxInfo>>> {
         let storage = &self.store.inner.storage;
         let key = self.cell.key.clone();
@@ -253,7 +260,7 @@ impl<S: Storage> Scope<S> {
     /// sharing the storage. Returns the latest seq.
     pub async fn refresh(&self) -> Result<u64> {
         self.store.check_open()?;
-        let _guard = self.cell.write.lock().await;
+        let _turn = self.turn().await;
         self.catch_up_locked().await?;
         let mut st = self.cell.state.borrow().clone();
         load_checkpoints(&self.store.inner.storage, &self.cell.key, &mut st).await?;
@@ -334,7 +341,7 @@ impl<S: Storage> Scope<S> {
     pub async fn checkpoint(&self, name: &str) -> Result<Checkpoint> {
         self.store.check_open()?;
         let key = keys::checkpoint(&self.cell.key, name)?;
-        let _guard = self.cell.write.lock().await;
+        let _turn = self.turn().await;
         if self.cell.state.borrow().checkpoint(name).is_some() {
             return Err(Error::Conflict(format!("a checkpoint named {name:?} already exists in this scope")));
         }
@@ -373,7 +380,7 @@ impl<S: Storage> Scope<S> {
         self.store.check_open()?;
         validate_provenance(&prov)?;
         let seq = self.cell.state.borrow().resolve(to)?;
-        let built = self.commit(move |st, _| Ok(Some((prov.clone(), st.restore_ops(seq)?)))).await?;
+        let built = self.commit(&|st, _| Ok(Some((prov.clone(), st.restore_ops(seq)?)))).await?;
         built.ok_or_else(|| Error::Storage("internal: a restore was built but not committed".into()))
     }
 
@@ -386,7 +393,7 @@ impl<S: Storage> Scope<S> {
             return Err(Error::Conflict("cannot fork a scope onto itself".into()));
         }
         let target = self.store.scope(dims.clone()).await?;
-        let _guard = target.cell.write.lock().await;
+        let _guard = target.turn().await;
         target.catch_up_locked().await?;
         if target.seq() > 0 {
             return Err(Error::Conflict("the fork target scope is not empty".into()));

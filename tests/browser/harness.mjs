@@ -10,6 +10,9 @@ import { chromium } from "playwright-core";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const SERVED = ["pkg/dist/", "tests/browser/pages/"];
+/** Where /pkg/dist/ is served from: the built package, or another build of
+ *  it (WAYMARK_DIST=/some/dir, same layout: web/index.js, web/waymark_bg.wasm). */
+export const DIST = process.env.WAYMARK_DIST || join(ROOT, "pkg", "dist");
 const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
 
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -27,7 +30,8 @@ export async function serve() {
       return;
     }
     try {
-      const body = await readFile(join(ROOT, path));
+      const file = path.startsWith("pkg/dist/") ? join(DIST, path.slice("pkg/dist/".length)) : join(ROOT, path);
+      const body = await readFile(file);
       res.writeHead(200, { "content-type": TYPES[extname(path)] || "application/octet-stream", "cache-control": "no-store" });
       res.end(body);
     } catch {

@@ -4,6 +4,7 @@ import {
   open, memoryStorage, type Store, type Scope, type ScopeView, type StorageAdapter, type Entity,
   type FactVersion, type Change, type Checkpoint, type TxInfo, type Json, type ErrorCode,
   type WaymarkError, type Op, type Provenance, type Dims, type BatchOp, type OpenOptions,
+  indexedDbStorage, type IndexedDbStorage, type IndexedDbOptions,
 } from "waymark";
 import { fileStorage, type FileStorage } from "waymark/node";
 
@@ -120,6 +121,21 @@ const minimal: StorageAdapter = {
   get: async () => undefined, put: async () => {}, delete: async () => {}, list: async () => [],
 };
 await open({ storage: minimal });
+
+// IndexedDB (browser build): a StorageAdapter that `open` recognises.
+const idbOptions: IndexedDbOptions = { durability: "strict" };
+const idb: IndexedDbStorage = indexedDbStorage("my-agent", idbOptions);
+const idbAdapter: StorageAdapter = indexedDbStorage("my-agent");
+const unsubscribe: () => void = idb.onChange((change) => {
+  const touched: string[] = change.scopes;
+  void [touched, change.keys.length, change.all];
+});
+unsubscribe();
+const idbName: string = idb.dbName;
+const durability: "relaxed" | "strict" | string = idb.durability;
+await open({ storage: idb });
+idb.close();
+void [idbAdapter, idbName, durability];
 
 scope.free();
 await store.close();

@@ -49,6 +49,79 @@ function withEmptyPages(ns) {
 
 const sleep = (ms) => () => new Promise((r) => setTimeout(r, ms));
 
+/** A KV namespace that counts operations and the bytes each write sends (key, value, metadata). */
+function counting(ns) {
+  const c = { get: 0, put: 0, delete: 0, list: 0, bytes: 0 };
+  const size = (v) => (typeof v === "string" ? new TextEncoder().encode(v).length : v.byteLength);
+  return {
+    counters: c,
+    reset() {
+      for (const k of Object.keys(c)) c[k] = 0;
+    },
+    getWithMetadata: (k, o) => (c.get++, ns.getWithMetadata(k, o)),
+    get: (k, o) => (c.get++, ns.get(k, o)),
+    put(k, v, o) {
+      c.put++;
+      c.bytes += size(k) + size(v) + (o?.metadata === undefined ? 0 : size(JSON.stringify(o.metadata)));
+      return ns.put(k, v, o);
+    },
+    delete: (k) => (c.delete++, (c.bytes += size(k)), ns.delete(k)),
+    list: (o) => (c.list++, ns.list(o)),
+  };
+}
+
+const FACT_TEXT = "an observation the research agent recorded, with a source and a score";
+
+/**
+ * KV operations and bytes written per workflow step on a run whose scope
+ * holds `facts` facts: Waymark (kvStorage) against the naive design that
+ * keeps one JSON document per run and rewrites it at every transition.
+ */
+async function bench(env, facts, steps) {
+  const kv = counting(env.STATE);
+  const store = await wm.open({ storage: wm.kvStorage(kv, { prefix: "bench/" }) });
+  const scope = { project: "bench", run: "r1" };
+  const sc = await store.scope(scope);
+  for (let i = 0; i < facts; i += 100) {
+    const ops = [];
+    for (let j = i; j < Math.min(facts, i + 100); j++) {
+      ops.push({ entity: `fact:${j}`, type: "Fact", set: { text: `${FACT_TEXT} #${j}`, source: `https://example.org/${j}`, score: j / facts } });
+    }
+    await sc.transact(ops, { cause: "seed" });
+  }
+  const run = await store.run({ workflow: "research", id: "r1", scope });
+  kv.reset();
+  for (let i = 0; i < steps; i++) {
+    await run.step(`step-${i}`, async () => ({ summary: `result of step ${i}`, hits: [i, i + 1, i + 2] }));
+  }
+  const w = { ...kv.counters };
+
+  // Naive: one JSON document per run (facts + steps), rewritten at every
+  // transition (in_progress before the work, completed after), as a
+  // read-modify-write.
+  const naive = counting(env.STATE);
+  const doc = { run: { workflow: "research", id: "r1", status: "running" }, facts: {}, steps: {} };
+  for (let j = 0; j < facts; j++) {
+    doc.facts[`fact:${j}`] = { type: "Fact", text: `${FACT_TEXT} #${j}`, source: `https://example.org/${j}`, score: j / facts };
+  }
+  await naive.put("naive/r1", JSON.stringify(doc));
+  naive.reset();
+  for (let i = 0; i < steps; i++) {
+    const d = JSON.parse(await naive.get("naive/r1"));
+    d.steps[`step-${i}`] = { state: "in_progress", attempts: 1, startedAt: Date.now() };
+    await naive.put("naive/r1", JSON.stringify(d));
+    d.steps[`step-${i}`] = { state: "completed", attempts: 1, result: { summary: `result of step ${i}`, hits: [i, i + 1, i + 2] } };
+    await naive.put("naive/r1", JSON.stringify(d));
+  }
+  const n = { ...naive.counters };
+  const per = (c) => ({
+    reads: (c.get + c.list) / steps,
+    writes: (c.put + c.delete) / steps,
+    bytes: Math.round(c.bytes / steps),
+  });
+  return JSON.stringify({ facts, steps, waymark: per(w), naive: per(n), ratio: Math.round((n.bytes / w.bytes) * 10) / 10 });
+}
+
 async function dispatch(url, kind, handle) {
   init();
   const q = url.searchParams;
@@ -62,7 +135,7 @@ async function dispatch(url, kind, handle) {
         out = await wm.edgeConformance(kind, handle, prefix);
         break;
       case "write-many":
-        out = await wm.edgeWriteMany(kind, handle, prefix, q.get("tag"), Number(q.get("n")));
+        out = await wm.edgeWriteMany(kind, handle, prefix, q.get("tag"), Number(q.get("n")), sleep(0));
         break;
       case "read-overlap":
         out = await wm.edgeReadOverlap(kind, handle, prefix);
@@ -81,6 +154,9 @@ async function dispatch(url, kind, handle) {
         break;
       case "persist-read":
         out = await wm.edgePersistRead(kind, handle, prefix);
+        break;
+      case "bench":
+        out = await bench(handle, Number(q.get("facts") ?? 1000), Number(q.get("steps") ?? 100));
         break;
       default:
         return new Response(`unknown op ${op}`, { status: 404 });
@@ -109,7 +185,7 @@ export default {
       const name = url.searchParams.get("object") ?? "main";
       return env.OBJECT.get(env.OBJECT.idFromName(name)).fetch(request);
     }
-    if (kind === "kv") return dispatch(url, "kv", env.STATE);
+    if (kind === "kv") return dispatch(url, "kv", url.pathname === "/kv/bench" ? env : env.STATE);
     return new Response("not found", { status: 404 });
   },
 };

@@ -81,7 +81,7 @@ impl RetryPolicy {
         if !self.delay_ms.is_finite() || self.delay_ms < 0.0 {
             return Err(Error::invalid(format!(
                 "retry.delayMs must be a finite number >= 0, got {}",
-                self.delay_ms
+                crate::error::Num(self.delay_ms)
             )));
         }
         Ok(())

@@ -203,7 +203,8 @@ fn check_time(what: &str, ms: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "{what} must be a finite number of milliseconds, got {ms}"
+            "{what} must be a finite number of milliseconds, got {}",
+            crate::error::Num(ms)
         )))
     }
 }
@@ -211,7 +212,7 @@ fn check_time(what: &str, ms: f64) -> Result<()> {
 fn check_ttl(ttl_ms: Option<f64>) -> Result<()> {
     match ttl_ms {
         Some(ttl) if !ttl.is_finite() || ttl < 0.0 => {
-            Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {ttl}")))
+            Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {}", crate::error::Num(ttl))))
         }
         _ => Ok(()),
     }
@@ -243,9 +244,7 @@ pub fn should_run(rec: &StepRecord, now: f64) -> bool {
 pub fn begin(rec: &StepRecord, now: f64, holder: &str, lease_ms: f64, policy: &RetryPolicy) -> Result<Begin> {
     check_time("now", now)?;
     if !lease_ms.is_finite() || lease_ms <= 0.0 {
-        return Err(Error::invalid(format!(
-            "leaseMs must be a finite number > 0, got {lease_ms}"
-        )));
+        return Err(Error::invalid(format!("leaseMs must be a finite number > 0, got {}", crate::error::Num(lease_ms))));
     }
     policy.validate()?;
 
@@ -277,8 +276,10 @@ pub fn begin(rec: &StepRecord, now: f64, holder: &str, lease_ms: f64, policy: &R
                 let holder = rec.lease_holder.as_deref().unwrap_or("an unknown holder");
                 let until = rec.lease_until.unwrap_or(now);
                 return Err(Error::Conflict(format!(
-                    "step {:?} is {} under a live lease held by {holder:?} until {until}",
-                    rec.name, rec.state
+                    "step {:?} is {} under a live lease held by {holder:?} until {}",
+                    rec.name,
+                    rec.state,
+                    crate::error::Num(until)
                 )));
             }
             o.end_attempt(now);

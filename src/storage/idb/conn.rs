@@ -78,7 +78,7 @@ pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result
         return Err(Error::Storage(format!(
             "IndexedDB {name:?}: the database exists at version {} without Waymark's object store {STORE:?}; \
              it belongs to other code: choose another database name",
-            sys.version()
+            crate::error::Num(sys.version())
         )));
     }
     // versionchange: another context upgrades or deletes the database and
@@ -104,19 +104,33 @@ pub(crate) fn js_parts(v: &JsValue) -> (String, String) {
     ("Error".into(), format!("{v:?}"))
 }
 
-fn lib_parts(e: &IdbError) -> (String, String) {
+/// `(name, message)` of an `indexed_db_futures` error. Its own `Display` is
+/// not used: it formats floats (`SimpleValueError`), which would add ~17 KB
+/// of float formatting to the wasm (a size budget, STYLE.md habit 12).
+pub(crate) fn lib_parts(e: &IdbError) -> (String, String) {
+    let text = |m: &str| ("Error".to_string(), m.to_string());
     match e {
         IdbError::DomException(d) => (d.as_sys().name(), d.message()),
         IdbError::Unknown(JSError::Error(js)) => (String::from(js.name()), String::from(js.message())),
-        other => ("Error".into(), other.to_string()),
+        IdbError::Unknown(JSError::Unknown(v)) => js_parts(v),
+        IdbError::Serialisation(_) => text("a value could not be converted to or from JS"),
+        IdbError::MissingData(_) => text("IndexedDB returned no data where some was expected"),
+    }
+}
+
+/// [`lib_parts`] of a failed `indexedDB.open` / `deleteDatabase`.
+pub(crate) fn open_parts(e: &OpenDbError) -> (String, String) {
+    let text = |m: &str| ("Error".to_string(), m.to_string());
+    match e {
+        OpenDbError::Base(b) => lib_parts(b),
+        OpenDbError::VersionZero => text("version cannot be zero"),
+        OpenDbError::UnsupportedEnvironment => text("IndexedDB is not available in this environment"),
+        OpenDbError::NullFactory => text("the `indexedDB` getter returned null or undefined"),
     }
 }
 
 fn open_error(name: &str, version: u32, e: &OpenDbError) -> Error {
-    let (n, m) = match e {
-        OpenDbError::Base(b) => lib_parts(b),
-        other => ("Error".into(), other.to_string()),
-    };
+    let (n, m) = open_parts(e);
     match n.as_str() {
         "VersionError" => Error::Storage(format!(
             "IndexedDB {name:?}: the database has a newer schema than version {version} (a newer Waymark \

@@ -7,6 +7,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
+use indexed_db_futures::KeyRange;
 use wasm_bindgen::prelude::*;
 
 use super::conn::{classify, classify_js, classify_parts};
@@ -17,6 +18,8 @@ use crate::error::Result;
 /// member larger than that still goes, alone).
 const MAX_GROUP_WRITES: usize = 20_000;
 const MAX_GROUP_BYTES: usize = 32 * 1024 * 1024;
+/// A create of at least this many ascending keys is probed with one range read.
+const MIN_RANGE_PROBE: usize = 4;
 
 /// One put or delete, encoded before any transaction opens.
 pub(crate) struct Write {
@@ -169,14 +172,30 @@ impl IdbStorage {
 
         // 1. Does each create's key exist? All probes go out at once; after a
         //    lost connection they read the value, to recognise our own write.
+        //    A create of ascending keys (a scope's queued log records, from
+        //    `create_all`) is probed with one `getAllKeys` over its key range
+        //    instead of one request per key: requests, not bytes, are what
+        //    cost here.
         let mut probe_keys: Vec<&Write> = Vec::new();
+        let mut ranges: Vec<&[Write]> = Vec::new();
         {
             let mut seen = std::collections::HashSet::new();
             for m in ms {
                 if let Work::Create(ws) = &m.work {
-                    probe_keys.extend(ws.iter().filter(|w| seen.insert(w.key.as_str())));
+                    if !verify && ws.len() >= MIN_RANGE_PROBE && ws.windows(2).all(|p| p[0].key < p[1].key) {
+                        ranges.push(ws);
+                    } else {
+                        probe_keys.extend(ws.iter().filter(|w| seen.insert(w.key.as_str())));
+                    }
                 }
             }
+        }
+        let mut range_reqs = Vec::with_capacity(ranges.len());
+        for ws in &ranges {
+            let (first, last) = (&ws[0], &ws[ws.len() - 1]);
+            let range = KeyRange::Bound(first.jkey.clone(), false, last.jkey.clone(), false);
+            let req = store.get_all_keys::<JsValue>().with_query::<JsValue, _>(range).primitive();
+            range_reqs.push(req.map_err(|e| classify(name, what, &e))?);
         }
         let mut probes = Vec::with_capacity(probe_keys.len());
         for w in &probe_keys {
@@ -188,6 +207,17 @@ impl IdbStorage {
             probes.push(req.map_err(|e| classify(name, what, &e))?);
         }
         let mut existing: HashMap<&str, Option<JsValue>> = HashMap::with_capacity(probes.len());
+        for (ws, req) in ranges.iter().zip(range_reqs) {
+            let found = req.await.map_err(|e| classify(name, what, &e))?;
+            let mut present = std::collections::HashSet::new();
+            for k in found {
+                present.insert(super::decode_key(name, k.map_err(|e| classify(name, what, &e))?)?);
+            }
+            for w in ws.iter() {
+                let v = present.contains(&w.key).then_some(JsValue::TRUE);
+                existing.insert(w.key.as_str(), v);
+            }
+        }
         for (w, p) in probe_keys.iter().zip(probes) {
             existing.insert(w.key.as_str(), p.await.map_err(|e| classify(name, what, &e))?);
         }

@@ -36,8 +36,7 @@ impl ChangeNotice {
                 Some(rest.split('/').next().unwrap_or(rest).to_string())
             })
             .collect();
-        out.sort();
-        out.dedup();
+        crate::core::sort::sort_dedup(&mut out);
         out
     }
 

@@ -284,3 +284,68 @@ fn many_records_keep_snapshots_frequent() {
         assert_eq!(b.scope(dims()).await.unwrap().seq(), super::MAX_TAIL_RECORDS as u64 + 10);
     });
 }
+
+#[test]
+fn every_key_stays_under_the_kv_limit() {
+    block_on(async {
+        let kv = KvLike::default();
+        let clock = Rc::new(Cell::new(1000.0));
+        let mut o = opts(clock.clone());
+        o.snapshot_min_bytes = 0;
+        o.snapshot_factor = 0.0;
+        o.holder = "h".repeat(300);
+        let store = Store::open(kv.clone(), o).await.unwrap();
+        let long = Dims::new([("d".repeat(1000), "v".repeat(5000))]);
+        let scope = store.scope(long.clone()).await.unwrap();
+        scope.transact(ops("a", 1), Provenance::new("a")).await.unwrap();
+        scope.checkpoint(&"n".repeat(crate::storage::keys::MAX_NAME_BYTES)).await.unwrap();
+        let mut spec = spec(None);
+        spec.scope = long;
+        spec.workflow = "w".repeat(2000);
+        spec.id = "i".repeat(2000);
+        let run = store.run(spec).await.unwrap();
+        step(&run, &"s".repeat(3000), 1).await.unwrap();
+        run.fail(&"e".repeat(4000)).await.unwrap();
+        let longest = kv.writes.borrow().iter().map(String::len).max().unwrap();
+        assert!(longest < 480, "a key of {longest} bytes");
+    });
+}
+
+/// Bytes and writes per workflow step on KV-like storage, for a run whose
+/// scope holds 1,000 facts: a step writes a few small immutable keys, never
+/// the run's whole state (`cargo test --lib bytes_per_step -- --nocapture`
+/// prints the numbers). The workerd benchmark in BENCHMARKS.md measures the
+/// same on real KV.
+#[test]
+fn bytes_per_step_stay_far_below_rewriting_the_run() {
+    block_on(async {
+        let kv = KvLike::default();
+        let clock = Rc::new(Cell::new(1000.0));
+        let store = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        let facts: Vec<Op> = (0..1000).map(|i| Op::set(format!("fact:{i:04}"), [("text", Value::from(format!("observation number {i} of the research run")))])).collect();
+        scope.transact(facts, Provenance::new("seed")).await.unwrap();
+        let run = store.run(spec(None)).await.unwrap();
+        let bytes0: usize = kv.mem.write_stats().bytes as usize;
+        let writes0 = kv.writes.borrow().len();
+        let steps = 100;
+        for i in 0..steps {
+            clock.set(clock.get() + 100.0);
+            step(&run, &format!("step{i}"), i).await.unwrap();
+        }
+        let bytes = kv.mem.write_stats().bytes as usize - bytes0;
+        let writes = kv.writes.borrow().len() - writes0;
+        let doc = codec_size(&scope);
+        println!("per step: {} writes, {} bytes; naive (one JSON document per run, rewritten per step): {} bytes", writes as f64 / steps as f64, bytes / steps as usize, doc);
+        // Two durable points per step (in progress, completed), plus the
+        // occasional snapshot; the naive design rewrites `doc` bytes at each.
+        let per_step = bytes / steps as usize;
+        assert!(writes <= 3 * steps as usize, "{writes} writes for {steps} steps");
+        assert!(per_step * 10 <= 2 * doc, "{per_step} bytes per step vs a {doc}-byte document");
+    });
+}
+
+fn codec_size<S: Storage>(scope: &crate::store::Scope<S>) -> usize {
+    let ents = scope.entities();
+    ents.iter().map(|e| e.id.len() + e.attributes.iter().map(|(k, v)| k.len() + v.to_json().len() + 4).sum::<usize>() + 8).sum()
+}

@@ -1,5 +1,3 @@
-//! PENDING (phase 2): becomes src/bindings/idb.rs once the "Bindings:" commit lands;
-//! see tests/browser/pending/hook.py. Not compiled from here.
 //! `indexedDbStorage(dbName, options?)`: the IndexedDB adapter
 //! ([`crate::storage::idb`]) for browser pages, Web Workers and extension
 //! service workers. Like `MemoryStorage` it is itself a `StorageAdapter`,

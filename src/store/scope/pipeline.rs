@@ -1,0 +1,497 @@
+//! Pipelining: transactions of one scope that wait for its write lock
+//! together are committed together.
+//!
+//! A scope commits under its write lock, one log record per transaction, each
+//! created only if its seq is free. Committed one by one, a scope with many
+//! transactions in flight (an agent firing writes without awaiting each, a
+//! page issuing a burst) pays one storage round trip each: on IndexedDB one
+//! readwrite transaction each, whose fixed cost dwarfs the bytes
+//! (PLATFORMS.md "IndexedDB": 1,000 puts in one transaction ≈ 80 ms, 1,000
+//! transactions ≈ 2 s).
+//!
+//! So `transact` does not build its record under the lock straight away: it
+//! queues its provenance and ops on the scope ([`Queue`]) and then waits for
+//! the lock *or* for its answer, whichever comes first. Whoever holds the lock
+//! takes everything queued, oldest first, builds the records with contiguous
+//! seqs (`seq + 1`, `seq + 2`, …, times never decreasing) and creates them with
+//! one [`Storage::create_all`]: one IndexedDB transaction, grouped with other
+//! scopes' writes. Each transaction is still its own log record, so each stays
+//! atomic and is answered on its own:
+//! - a transaction whose record is too large gets its own error and takes no
+//!   seq; the others go on (ops are validated before they are queued);
+//! - `create_all` creates a prefix: the records it created are applied and
+//!   answered; the first whose seq another writer (tab, worker, store) took
+//!   meanwhile, and every later one, go through the one-at-a-time path
+//!   ([`Scope::commit_locked`]), which catches up and cannot starve;
+//! - a storage error created nothing (the call is atomic): every transaction
+//!   of that call gets it, nothing is applied;
+//! - a backend without an atomic `create_all` (the default), the first
+//!   transaction of a scope (it also writes the header and genesis record)
+//!   and a lone transaction take the one-at-a-time path.
+//!
+//! Call order is kept. The queue is first in, first out, and only the lock
+//! holder takes from it, so seqs follow the order of the `transact` calls.
+//! Every other use of the write lock — restores and the workflow engine
+//! (`commit`), `checkpoint`, `refresh`, a fork onto the scope — goes through
+//! [`Scope::turn`], which queues a *turn* in the same queue: runs stop at a
+//! turn, and its holder first commits every transaction queued before it
+//! (`a.set(…); a.checkpoint("x"); a.set(…)` without awaiting puts the
+//! checkpoint between the two). Only `transact` (and `set`) is pipelined: its
+//! ops do not depend on the state, so queued records can be built back to back
+//! without applying the earlier ones first; restores and workflow steps build
+//! from the state, one at a time, in their turn.
+//!
+//! Waiting: a queued transaction waits for its answer or the lock; a turn
+//! waits for the lock. Whoever holds the lock and finds someone else's turn at
+//! the front of the queue lets go and *parks* until [`Queue::kick`] (run when
+//! the lock is let go) says the front moved. Nothing waits on anything that
+//! nobody will signal, even when a caller's future is dropped (native callers
+//! can cancel; JS promises never do): a dropped turn leaves the queue, a
+//! dropped transaction stays queued and is committed by the next lock holder.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::future::{select, Either};
+use futures_util::lock::MutexGuard;
+
+use super::Scope;
+use crate::core::codec;
+use crate::core::state::ScopeState;
+use crate::core::tx::{resolve_ops, Expiry, Op, OpRecord, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
+use crate::error::{Error, Result};
+use crate::storage::{keys, Storage};
+
+/// At most this many transactions, or this many encoded bytes (a larger
+/// single record still goes, alone), per `create_all`.
+const MAX_RUN: usize = 1000;
+const MAX_RUN_BYTES: usize = 4 * 1024 * 1024;
+
+/// The transactions and turns of one scope waiting for its write lock, oldest first.
+#[derive(Default)]
+pub(crate) struct Queue(RefCell<VecDeque<Entry>>);
+
+enum Entry {
+    Tx(Rc<Queued>),
+    Turn(Rc<Signal>),
+}
+
+/// What is at the front of a [`Queue`], for a turn's holder.
+enum Front {
+    Empty,
+    Tx,
+    Mine,
+    OtherTurn,
+}
+
+impl Queue {
+    fn push(&self, e: Entry) {
+        self.0.borrow_mut().push_back(e);
+    }
+
+    fn front_is_tx(&self) -> bool {
+        matches!(self.0.borrow().front(), Some(Entry::Tx(_)))
+    }
+
+    fn front(&self, mine: &Rc<Signal>) -> Front {
+        match self.0.borrow().front() {
+            None => Front::Empty,
+            Some(Entry::Tx(_)) => Front::Tx,
+            Some(Entry::Turn(s)) if Rc::ptr_eq(s, mine) => Front::Mine,
+            Some(Entry::Turn(_)) => Front::OtherTurn,
+        }
+    }
+
+    /// The queued transactions at the front, up to the first turn, at most
+    /// [`MAX_RUN`].
+    fn take_run(&self) -> VecDeque<Rc<Queued>> {
+        let mut q = self.0.borrow_mut();
+        let mut run = VecDeque::new();
+        while run.len() < MAX_RUN {
+            match q.front() {
+                Some(Entry::Tx(_)) => {
+                    if let Some(Entry::Tx(t)) = q.pop_front() {
+                        t.taken.set(true);
+                        run.push_back(t);
+                    }
+                }
+                _ => break,
+            }
+        }
+        run
+    }
+
+    fn remove_turn(&self, turn: &Rc<Signal>) {
+        self.0.borrow_mut().retain(|e| !matches!(e, Entry::Turn(s) if Rc::ptr_eq(s, turn)));
+    }
+
+    /// The front may have moved: wakes whoever parked for it (parked
+    /// transactions before the first turn, and that turn).
+    fn kick(&self) {
+        let mut wake = Vec::new();
+        for e in self.0.borrow().iter() {
+            match e {
+                Entry::Tx(t) if t.parked.get() => wake.push(t.signal.clone()),
+                Entry::Tx(_) => {}
+                Entry::Turn(s) => {
+                    wake.push(s.clone());
+                    break;
+                }
+            }
+        }
+        wake.iter().for_each(|s| s.fire());
+    }
+}
+
+/// A one-bit, single-waiter event.
+#[derive(Default)]
+struct Signal {
+    fired: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Signal {
+    fn fire(&self) {
+        self.fired.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Resolves once the signal fired (and resets it).
+struct Fired<'a>(&'a Signal);
+
+impl Future for Fired<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.fired.replace(false) {
+            return Poll::Ready(());
+        }
+        self.0.waker.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+/// One transaction waiting in a [`Queue`], and its answer once committed.
+struct Queued {
+    prov: Provenance,
+    /// The ops, validated and resolved at time 0 ...
+    ops: Vec<OpRecord>,
+    /// ... and the `ttlMs` of each, which [`Queued::ops_at`] adds to the
+    /// transaction's time.
+    ttls: Vec<Option<f64>>,
+    answer: RefCell<Option<Result<TxInfo>>>,
+    /// Fired by the answer and by [`Queue::kick`].
+    signal: Rc<Signal>,
+    /// Taken into a run (out of the queue).
+    taken: Cell<bool>,
+    /// Waiting for a turn ahead of it, not for the lock.
+    parked: Cell<bool>,
+}
+
+impl Queued {
+    /// Validates `ops` (once: building the record later only sets times).
+    fn new(prov: Provenance, ops: Vec<Op>) -> Result<Queued> {
+        let ttls = ops
+            .iter()
+            .map(|op| match op {
+                Op::Set { expiry: Some(Expiry::TtlMs(ms)), .. } => Some(*ms),
+                _ => None,
+            })
+            .collect();
+        let ops = resolve_ops(ops, 0.0)?;
+        Ok(Queued {
+            prov,
+            ops,
+            ttls,
+            answer: RefCell::new(None),
+            signal: Rc::default(),
+            taken: Cell::new(false),
+            parked: Cell::new(false),
+        })
+    }
+
+    /// The records of the ops at time `at`: exactly `resolve_ops(ops, at)`.
+    fn ops_at(&self, at: f64) -> Vec<OpRecord> {
+        let mut out = self.ops.clone();
+        for (op, ttl) in out.iter_mut().zip(&self.ttls) {
+            if let (OpRecord::Set { valid_until, .. }, Some(ms)) = (op, ttl) {
+                *valid_until = Some(at + ms);
+            }
+        }
+        out
+    }
+
+    fn answer(&self, r: Result<TxInfo>) {
+        *self.answer.borrow_mut() = Some(r);
+        self.signal.fire();
+    }
+
+    fn take(&self) -> Option<Result<TxInfo>> {
+        self.answer.borrow_mut().take()
+    }
+
+    fn answered(&self) -> bool {
+        self.answer.borrow().is_some()
+    }
+}
+
+/// Pending once (waking itself at once): lets every task already scheduled
+/// run before the caller continues.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// The write lock, held by a queue participant: letting go kicks the queue.
+struct Held<'a> {
+    queue: &'a Queue,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.queue.kick();
+    }
+}
+
+/// The scope's write lock, taken in call order ([`Scope::turn`]). Dropping it
+/// lets the next in the queue go.
+pub(crate) struct Turn<'a> {
+    signal: Rc<Signal>,
+    held: Held<'a>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.held.queue.remove_turn(&self.signal);
+    }
+}
+
+/// A queued turn whose caller went away before its turn came.
+struct Waiting<'a> {
+    queue: &'a Queue,
+    signal: Option<Rc<Signal>>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.signal.take() {
+            self.queue.remove_turn(&s);
+            self.queue.kick();
+        }
+    }
+}
+
+/// A record built for the run, with its transaction.
+struct Built {
+    q: Rc<Queued>,
+    rec: TxRecord,
+    len: usize,
+}
+
+impl<S: Storage> Scope<S> {
+    /// Validates and queues a transaction, then waits for its answer; leads
+    /// the queue whenever it holds the write lock first. Bad input fails
+    /// here, before any IO.
+    pub(super) async fn pipelined(&self, prov: Provenance, ops: Vec<Op>) -> Result<TxInfo> {
+        let me = Rc::new(Queued::new(prov, ops)?);
+        let queue = &self.cell.queue;
+        queue.push(Entry::Tx(me.clone()));
+        loop {
+            if let Some(r) = me.take() {
+                return r;
+            }
+            if me.parked.get() {
+                Fired(&me.signal).await;
+                me.parked.set(false);
+                continue;
+            }
+            // The answer first (`select` polls in order): a transaction the
+            // lock holder committed returns without taking the lock.
+            let guard = match select(pin!(Fired(&me.signal)), pin!(self.cell.write.lock())).await {
+                Either::Left(_) => continue,
+                Either::Right((guard, _)) => guard,
+            };
+            let _held = Held { queue, _guard: guard };
+            if me.answered() {
+                continue;
+            }
+            // Yield once first, so that transactions issued in the same turn
+            // as ours (`Promise.all` of many `transact`s: their tasks are
+            // already scheduled) join the run instead of waiting for the next.
+            YieldOnce(false).await;
+            while !me.answered() && queue.front_is_tx() {
+                let run = queue.take_run();
+                self.commit_run(run).await;
+            }
+            if !me.answered() {
+                if me.taken.get() {
+                    // Taken by a lock holder whose future was dropped mid-run.
+                    me.answer(Err(Error::Storage(
+                        "the commit of this transaction was cancelled; it may or may not be stored".into(),
+                    )));
+                } else {
+                    // Someone's turn is ahead of us: it goes first.
+                    me.parked.set(true);
+                }
+            }
+        }
+    }
+
+    /// The write lock, in call order: waits until every transaction queued
+    /// before this call is committed (committing them itself when it holds
+    /// the lock first) and every earlier turn is over.
+    pub(super) async fn turn(&self) -> Turn<'_> {
+        let queue = &self.cell.queue;
+        let signal: Rc<Signal> = Rc::default();
+        queue.push(Entry::Turn(signal.clone()));
+        let mut waiting = Waiting { queue, signal: Some(signal.clone()) };
+        let mut parked = false;
+        loop {
+            if parked {
+                Fired(&signal).await;
+            }
+            let held = Held { queue, _guard: self.cell.write.lock().await };
+            loop {
+                match queue.front(&signal) {
+                    Front::Mine | Front::Empty => {
+                        waiting.signal = None;
+                        return Turn { signal, held };
+                    }
+                    Front::Tx => {
+                        let run = queue.take_run();
+                        self.commit_run(run).await;
+                    }
+                    Front::OtherTurn => {
+                        parked = true;
+                        break;
+                    }
+                }
+            }
+            drop(held);
+        }
+    }
+
+    /// Commits and answers every transaction of `run` (write lock held).
+    async fn commit_run(&self, mut run: VecDeque<Rc<Queued>>) {
+        let storage = &self.store.inner.storage;
+        while !run.is_empty() {
+            if let Err(e) = self.store.check_open() {
+                run.iter().for_each(|q| q.answer(Err(e.clone())));
+                return;
+            }
+            if run.len() == 1 || self.seq() == 0 || !storage.capabilities().atomic_create {
+                let q = run.pop_front().expect("non-empty");
+                q.answer(self.commit_one(&q).await);
+                continue;
+            }
+            let built = self.build_run(&mut run);
+            if !built.is_empty() {
+                self.create_run(built).await;
+            }
+        }
+    }
+
+    /// One transaction on the one-at-a-time path.
+    async fn commit_one(&self, q: &Queued) -> Result<TxInfo> {
+        let build = |_: &ScopeState, at: f64| Ok(Some((q.prov.clone(), q.ops_at(at))));
+        let built = self.commit_locked(&build).await?;
+        built.ok_or_else(|| Error::Storage("internal: a transaction was built but not committed".into()))
+    }
+
+    /// Builds records for the front of `run` on top of the loaded state,
+    /// within [`MAX_RUN_BYTES`]; answers those that cannot be built.
+    fn build_run(&self, run: &mut VecDeque<Rc<Queued>>) -> Vec<(Built, Vec<u8>)> {
+        let now = self.store.now();
+        if !now.is_finite() {
+            run.drain(..).for_each(|q| q.answer(Err(Error::invalid("the clock returned a non-finite time"))));
+            return Vec::new();
+        }
+        let (mut seq, mut last_at) = self.with_state(|st| (st.seq(), st.last_at()));
+        let mut out: Vec<(Built, Vec<u8>)> = Vec::new();
+        let mut bytes_total = 0usize;
+        while let Some(q) = run.front() {
+            // Times never go backwards within a scope (as-of by time is a prefix).
+            let at = last_at.map_or(now, |last| now.max(last));
+            let ops = q.ops_at(at);
+            let rec = TxRecord {
+                seq: seq + 1,
+                at,
+                cause: q.prov.cause.clone(),
+                actor: q.prov.actor.clone(),
+                note: q.prov.note.clone(),
+                ops,
+            };
+            let bytes = codec::encode_tx(&rec);
+            if bytes.len() > MAX_TX_BYTES {
+                let e = Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES };
+                run.pop_front().expect("front").answer(Err(e));
+                continue;
+            }
+            if !out.is_empty() && bytes_total + bytes.len() > MAX_RUN_BYTES {
+                break;
+            }
+            bytes_total += bytes.len();
+            seq = rec.seq;
+            last_at = Some(at);
+            let q = run.pop_front().expect("front");
+            out.push((Built { q, len: bytes.len(), rec }, bytes));
+        }
+        out
+    }
+
+    /// Creates the built records in one [`Storage::create_all`], applies and
+    /// answers the created ones; the rest go one at a time.
+    async fn create_run(&self, built: Vec<(Built, Vec<u8>)>) {
+        let storage = &self.store.inner.storage;
+        let mut entries = Vec::with_capacity(built.len());
+        let mut run = Vec::with_capacity(built.len());
+        for (b, bytes) in built {
+            entries.push((keys::log(&self.cell.key, b.rec.seq), bytes));
+            run.push(b);
+        }
+        let created = match storage.create_all(entries).await {
+            Ok(Some(n)) => n.min(run.len()),
+            Ok(None) => 0,
+            Err(e) => {
+                // Atomic: nothing of the run was written.
+                run.iter().for_each(|b| b.q.answer(Err(e.clone())));
+                return;
+            }
+        };
+        let rest = run.split_off(created);
+        let mut tail_bytes = 0;
+        for b in run {
+            let applied = self.cell.state.borrow_mut().apply(&b.rec);
+            tail_bytes += b.len;
+            b.q.answer(applied.map(|()| b.rec.info()));
+        }
+        if tail_bytes > 0 {
+            let mut snap = self.cell.snap.get();
+            snap.tail_bytes += tail_bytes;
+            self.cell.snap.set(snap);
+            self.maybe_snapshot().await;
+        }
+        // Another writer took the next seq (or the backend cannot create
+        // atomically): the one-at-a-time path catches up and retries.
+        for b in rest {
+            b.q.answer(self.commit_one(&b.q).await);
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Pipelining (src/store/scope/pipeline.rs): transactions of one scope that
+//! queue on its write lock commit together in one `Storage::create_all`,
+//! each still its own atomic log record with a contiguous seq and its own
+//! answer. The storage here yields on every call, so joined transactions
+//! really queue, and records every `create_all`.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use common::{block_on, code, prov, v, yield_now};
+use futures_util::future::{join, join_all};
+use waymark::storage::{BatchOp, Capabilities, MemoryStorage, Storage};
+use waymark::store::{Store, StoreOptions};
+use waymark::{Dims, Error, Op, Result, Value};
+
+/// A memory storage that yields before and after every call and logs each
+/// `create_all` as (records asked, records created).
+#[derive(Clone, Default)]
+struct Pipe {
+    mem: MemoryStorage,
+    runs: Rc<RefCell<Vec<(usize, usize)>>>,
+    fail_next_run: Rc<Cell<bool>>,
+    /// Behave like a backend without `create_all` (the default `None`).
+    unsupported: bool,
+}
+
+impl Pipe {
+    fn runs(&self) -> Vec<(usize, usize)> {
+        self.runs.borrow().clone()
+    }
+}
+
+impl Storage for Pipe {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        yield_now().await;
+        self.mem.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        yield_now().await;
+        self.mem.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        yield_now().await;
+        self.mem.delete(key).await
+    }
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: Option<usize>) -> Result<Vec<String>> {
+        yield_now().await;
+        self.mem.list(prefix, after, limit).await
+    }
+    async fn batch(&self, ops: Vec<BatchOp>) -> Result<()> {
+        yield_now().await;
+        self.mem.batch(ops).await
+    }
+    async fn put_if_absent(&self, key: &str, value: Vec<u8>) -> Result<bool> {
+        yield_now().await;
+        let r = self.mem.put_if_absent(key, value).await;
+        yield_now().await;
+        r
+    }
+    async fn create_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<Option<usize>> {
+        if self.unsupported {
+            return Ok(None);
+        }
+        yield_now().await;
+        if self.fail_next_run.replace(false) {
+            return Err(Error::Storage("injected create_all failure".into()));
+        }
+        let asked = entries.len();
+        let r = self.mem.create_all(entries).await;
+        if let Ok(Some(n)) = r {
+            self.runs.borrow_mut().push((asked, n));
+        }
+        yield_now().await;
+        r
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.mem.capabilities()
+    }
+}
+
+fn dims() -> Dims {
+    Dims::new([("test", "pipeline")])
+}
+
+fn tx(i: i32) -> Vec<Op> {
+    // Two ops: a partly applied transaction would show as a mismatch.
+    vec![Op::set("e", [("a", v(i)), ("b", v(i))]), Op::set(format!("f:{i}"), [("v", v(i))])]
+}
+
+/// Reopens a store on `mem` and checks that its log is whole: seq `n`, and
+/// transaction k (k ≥ 2) set `a` = `b` = the value its cause names.
+fn check_log(mem: &MemoryStorage, n: u64) {
+    block_on(async {
+        let store = Store::open(mem.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        assert_eq!(scope.seq(), n, "the reopened scope holds every committed transaction");
+        let a = scope.history("e", "a");
+        let b = scope.history("e", "b");
+        assert_eq!(a.len(), b.len(), "every transaction set both attributes");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.seq, &x.value), (y.seq, &y.value), "a and b were written by the same transaction");
+            let i: i32 = x.cause.trim_start_matches("c").parse().unwrap();
+            assert_eq!(x.value, Some(v(i)), "seq {} holds the transaction its cause names", x.seq);
+            assert_eq!(scope.value(&format!("f:{i}"), "v"), Some(v(i)), "the second op of {} is there", x.cause);
+        }
+        let seqs: Vec<u64> = a.iter().map(|x| x.seq).collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "seqs are contiguous");
+    });
+}
+
+#[test]
+fn queued_transactions_commit_together_in_call_order() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        let txs = join_all((1..=50).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
+        for (i, t) in txs.iter().enumerate() {
+            let t = t.as_ref().unwrap();
+            assert_eq!(t.seq, i as u64 + 2, "seqs follow call order");
+            assert_eq!(t.cause, format!("c{}", i + 1), "each caller gets its own TxInfo");
+        }
+        assert_eq!(scope.seq(), 51);
+        assert_eq!(scope.value("e", "a"), Some(v(50)));
+    });
+    assert_eq!(pipe.runs(), [(50, 50)], "50 transactions issued together: one create_all");
+    check_log(&pipe.mem, 51);
+}
+
+#[test]
+fn each_transaction_of_a_run_answers_for_itself() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        let huge = Value::from("x".repeat(65 * 1024 * 1024));
+        let (small, big) = join(
+            join_all((1..=6).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))),
+            scope.transact(vec![Op::set("big", [("v", huge)])], prov("big")),
+        )
+        .await;
+        assert_eq!(code(&big.unwrap_err()), "TOO_LARGE", "the oversized transaction fails alone");
+        let seqs: Vec<u64> = small.into_iter().map(|t| t.unwrap().seq).collect();
+        assert_eq!(seqs, (2..=7).collect::<Vec<_>>(), "the others commit with contiguous seqs");
+    });
+    check_log(&pipe.mem, 7);
+}
+
+#[test]
+fn a_failed_run_fails_each_of_its_transactions_and_applies_nothing() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        pipe.fail_next_run.set(true);
+        // Issued together, the ten go in one run, and it fails.
+        let txs = join_all((1..=10).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
+        for t in &txs {
+            assert_eq!(code(t.as_ref().unwrap_err()), "STORAGE", "every transaction of the failed run gets the error");
+        }
+        assert_eq!(scope.seq(), 1, "nothing of the failed run is visible");
+        assert_eq!(scope.entity("f:5"), None);
+        let next = join_all((11..=12).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
+        assert_eq!(next.iter().map(|t| t.as_ref().unwrap().seq).collect::<Vec<_>>(), [2, 3], "the next transactions take the next seqs");
+    });
+    assert_eq!(pipe.runs(), [(2, 2)], "the failed run wrote nothing; the next one wrote both");
+    check_log(&pipe.mem, 3);
+}
+
+#[test]
+fn two_stores_racing_on_one_storage_lose_nothing() {
+    let pipe = Pipe::default();
+    let total = block_on(async {
+        let a = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let b = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let (sa, sb) = (a.scope(dims()).await.unwrap(), b.scope(dims()).await.unwrap());
+        let write = |scope: waymark::store::Scope<Pipe>, from: i32| async move {
+            let mut seqs = Vec::new();
+            // Bursts of ten queued transactions, five times.
+            for burst in 0..5 {
+                let base = from + burst * 10;
+                let txs = join_all((base..base + 10).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
+                seqs.extend(txs.into_iter().map(|t| t.unwrap().seq));
+            }
+            seqs
+        };
+        let (x, y) = join(write(sa.clone(), 1000), write(sb.clone(), 2000)).await;
+        let mut all: Vec<u64> = x.iter().chain(&y).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=100).collect::<Vec<_>>(), "every transaction got its own seq");
+        assert!(x.windows(2).all(|w| w[0] < w[1]) && y.windows(2).all(|w| w[0] < w[1]), "each store's seqs follow its call order");
+        assert_eq!(sa.refresh().await.unwrap(), 100);
+        assert_eq!(sb.refresh().await.unwrap(), 100);
+        all.len() as u64
+    });
+    let runs = pipe.runs();
+    assert!(runs.iter().any(|r| r.1 > 1), "some transactions were committed together: {runs:?}");
+    check_log(&pipe.mem, total);
+}
+
+#[test]
+fn without_create_all_queued_transactions_commit_one_by_one() {
+    let pipe = Pipe { unsupported: true, ..Pipe::default() };
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        let txs = join_all((1..=20).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
+        let seqs: Vec<u64> = txs.into_iter().map(|t| t.unwrap().seq).collect();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    });
+    assert!(pipe.runs().is_empty());
+    check_log(&pipe.mem, 20);
+}
+
+#[test]
+fn restores_and_checkpoints_interleave_with_queued_transactions() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        scope.checkpoint("start").await.unwrap();
+        let (before, (restored, after)) = join(
+            join_all((1..=10).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))),
+            join(
+                scope.restore(&waymark::Point::Name("start".into()), prov("restore")),
+                join_all((11..=20).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))),
+            ),
+        )
+        .await;
+        // Call order: c1..c10, the restore, c11..c20.
+        let seqs = |txs: &[waymark::Result<waymark::TxInfo>]| txs.iter().map(|t| t.as_ref().unwrap().seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&before), (2..=11).collect::<Vec<_>>());
+        assert_eq!(restored.unwrap().seq, 12, "the restore commits after the transactions issued before it");
+        assert_eq!(seqs(&after), (13..=22).collect::<Vec<_>>());
+        assert_eq!(scope.value("e", "a"), Some(v(20)));
+        assert_eq!(scope.as_of(waymark::AsOf::Seq(12)).unwrap().value("e", "a"), Some(v(0)), "the restore put back c0's value");
+    });
+}
+
+#[test]
+fn checkpoints_and_refreshes_keep_call_order_with_queued_transactions() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        let (before, (cp, (seen, after))) = join(
+            join_all((1..=10).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))),
+            join(scope.checkpoint("mid"), join(scope.refresh(), join_all((11..=20).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))))),
+        )
+        .await;
+        assert!(before.iter().chain(&after).all(|t| t.is_ok()));
+        assert_eq!(cp.unwrap().seq, 11, "the checkpoint sits between the transactions issued before and after it");
+        assert_eq!(seen.unwrap(), 11, "refresh waits for the transactions issued before it, not after");
+        assert_eq!(scope.diff(&waymark::Point::Name("mid".into()), None).unwrap().iter().find(|c| c.entity == "e" && c.attribute == "a").unwrap().after, Some(v(20)));
+    });
+    check_log(&pipe.mem, 21);
+}
+
+#[test]
+fn callers_that_go_away_never_block_the_queue() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let poll_once = |f: std::pin::Pin<&mut dyn Future<Output = ()>>| {
+        let _ = f.poll(&mut Context::from_waker(Waker::noop()));
+    };
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        // A transaction polled once (it queued, took the lock and yielded),
+        // then dropped: it stays queued and is committed with the next run.
+        let mut t = Box::pin(async { drop(scope.transact(tx(1), prov("c1")).await) });
+        poll_once(t.as_mut());
+        drop(t);
+        // A checkpoint polled once (queued its turn, took the lock, started
+        // committing the transaction ahead of it), then dropped mid-commit.
+        let mut c = Box::pin(async { drop(scope.checkpoint("gone").await) });
+        poll_once(c.as_mut());
+        drop(c);
+        // A turn queued behind a dropped one, and transactions: all go through.
+        let (cp, txs) = join(scope.checkpoint("kept"), join_all((2..=4).map(|i| scope.transact(tx(i), prov(&format!("c{i}")))))).await;
+        cp.unwrap();
+        for t in &txs {
+            t.as_ref().unwrap();
+        }
+        assert_eq!(scope.refresh().await.unwrap(), scope.seq());
+        let n = scope.seq();
+        assert!(n >= 4, "c0, c2, c3 and c4 committed (c1 may have been, too): seq {n}");
+    });
+    let n = block_on(async { Store::open(pipe.mem.clone(), StoreOptions::default()).await.unwrap().scope(dims()).await.unwrap().seq() });
+    check_log(&pipe.mem, n);
+}
