@@ -9,6 +9,7 @@ document.getElementById("db").textContent = dbName;
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 const show = (v) => (v === undefined ? "—" : esc(JSON.stringify(v)));
+const preview = (v) => { const j = JSON.stringify(v); return esc(j.length > 60 ? `${j.slice(0, 60)}…` : j); };
 const time = (t) => (t === undefined ? "" : new Date(t).toLocaleTimeString());
 
 let store = await open({ storage: indexedDbStorage(dbName) });
@@ -46,7 +47,7 @@ async function render() {
   }
   $("entities").innerHTML = "<tr><th>entity</th><th>type</th><th>attributes</th></tr>" +
     scope.entities().map((e) => `<tr><td class="mono">${esc(e.id)}</td><td>${esc(e.type ?? "")}</td><td>${Object.entries(e.attributes)
-      .map(([k, v]) => `<span class="attr mono" data-e="${esc(e.id)}" data-a="${esc(k)}">${esc(k)}</span>=${show(v).slice(0, 60)}`).join(", ")}</td></tr>`).join("");
+      .map(([k, v]) => `<span class="attr mono" data-e="${esc(e.id)}" data-a="${esc(k)}">${esc(k)}</span>=${preview(v)}`).join(", ")}</td></tr>`).join("");
   for (const el of document.querySelectorAll(".attr")) el.onclick = () => history(scope, el.dataset.e, el.dataset.a);
 }
 
