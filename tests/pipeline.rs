@@ -22,6 +22,9 @@ struct Pipe {
     mem: MemoryStorage,
     runs: Rc<RefCell<Vec<(usize, usize)>>>,
     fail_next_run: Rc<Cell<bool>>,
+    /// Before the next `create_all`: "another writer" creates the k-th key
+    /// of the run first (with that record's own bytes).
+    steal_next_run_at: Rc<Cell<Option<usize>>>,
     /// Behave like a backend without `create_all` (the default `None`).
     unsupported: bool,
 }
@@ -68,6 +71,9 @@ impl Storage for Pipe {
             return Err(Error::Storage("injected create_all failure".into()));
         }
         let asked = entries.len();
+        if let Some((k, v)) = self.steal_next_run_at.take().and_then(|k| entries.get(k)) {
+            self.mem.raw_put(k, v.clone());
+        }
         let r = self.mem.create_all(entries).await;
         if let Ok(Some(n)) = r {
             self.runs.borrow_mut().push((asked, n));
@@ -297,4 +303,48 @@ fn callers_that_go_away_never_block_the_queue() {
     });
     let n = block_on(async { Store::open(pipe.mem.clone(), StoreOptions::default()).await.unwrap().scope(dims()).await.unwrap().seq() });
     check_log(&pipe.mem, n);
+}
+
+#[test]
+fn runs_stop_at_4_mib_and_the_rest_follow() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        let big = |i: i32| {
+            let mut ops = tx(i);
+            ops.push(Op::set(format!("blob:{i}"), [("v", Value::from("x".repeat(1024 * 1024)))]));
+            ops
+        };
+        let txs = join_all((1..=6).map(|i| scope.transact(big(i), prov(&format!("c{i}"))))).await;
+        let seqs: Vec<u64> = txs.into_iter().map(|t| t.unwrap().seq).collect();
+        assert_eq!(seqs, (2..=7).collect::<Vec<_>>());
+        for i in 1..=6 {
+            assert_eq!(scope.value(&format!("blob:{i}"), "v").map(|v| v == Value::from("x".repeat(1024 * 1024))), Some(true));
+        }
+    });
+    let runs = pipe.runs();
+    assert!(runs.len() >= 2 && runs.iter().all(|r| r.0 == r.1 && r.0 <= 4), "1 MiB transactions, at most 4 MiB per run: {runs:?}");
+    assert_eq!(runs.iter().map(|r| r.1).sum::<usize>(), 6);
+    check_log(&pipe.mem, 7);
+}
+
+#[test]
+fn a_run_cut_short_by_another_writer_finishes_one_by_one() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        // The run is c1..c10 at seqs 2..11; seq 5 is taken before it lands.
+        pipe.steal_next_run_at.set(Some(3));
+        let txs = join_all((1..=10).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
+        let seqs: Vec<u64> = txs.into_iter().map(|t| t.unwrap().seq).collect();
+        assert_eq!(seqs, [2, 3, 4, 6, 7, 8, 9, 10, 11, 12], "the created prefix keeps its seqs; the rest follow the other writer's");
+        assert_eq!(scope.seq(), 12);
+        assert_eq!(scope.value("e", "a"), Some(v(10)));
+    });
+    assert_eq!(pipe.runs()[0], (10, 3), "the run created its first three records");
+    check_log(&pipe.mem, 12);
 }

@@ -42,6 +42,10 @@
 //!   its neighbours). No member's answer depends on a member that failed.
 //! - Durability: the group is `strict` if any member asked for it (or the
 //!   storage was opened strict); strengthening a relaxed member is harmless.
+//! - `create_all` (the store's pipelining: a scope's queued transactions, one
+//!   log record each) is one create member of several keys; keys in ascending
+//!   order are probed with one `getAllKeys` over their range instead of one
+//!   request each.
 //!
 //! Readwrite transactions over one object store run one after another across
 //! tabs and workers, so the existence probe and the create of `put_if_absent`

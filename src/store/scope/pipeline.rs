@@ -181,8 +181,9 @@ impl Future for Fired<'_> {
 /// One transaction waiting in a [`Queue`], and its answer once committed.
 struct Queued {
     prov: Provenance,
-    /// The ops, validated and resolved at time 0 ...
-    ops: Vec<OpRecord>,
+    /// The ops, validated and resolved at time 0 (lent to the record while a
+    /// run is being created) ...
+    ops: RefCell<Vec<OpRecord>>,
     /// ... and the `ttlMs` of each, which [`Queued::ops_at`] adds to the
     /// transaction's time.
     ttls: Vec<Option<f64>>,
@@ -208,7 +209,7 @@ impl Queued {
         let ops = resolve_ops(ops, 0.0)?;
         Ok(Queued {
             prov,
-            ops,
+            ops: RefCell::new(ops),
             ttls,
             answer: RefCell::new(None),
             signal: Rc::default(),
@@ -219,13 +220,25 @@ impl Queued {
 
     /// The records of the ops at time `at`: exactly `resolve_ops(ops, at)`.
     fn ops_at(&self, at: f64) -> Vec<OpRecord> {
-        let mut out = self.ops.clone();
-        for (op, ttl) in out.iter_mut().zip(&self.ttls) {
+        self.timed(self.ops.borrow().clone(), at)
+    }
+
+    /// [`Queued::ops_at`] without a copy; [`Queued::give_back`] returns them.
+    fn take_ops_at(&self, at: f64) -> Vec<OpRecord> {
+        self.timed(std::mem::take(&mut *self.ops.borrow_mut()), at)
+    }
+
+    fn give_back(&self, ops: Vec<OpRecord>) {
+        *self.ops.borrow_mut() = ops;
+    }
+
+    fn timed(&self, mut ops: Vec<OpRecord>, at: f64) -> Vec<OpRecord> {
+        for (op, ttl) in ops.iter_mut().zip(&self.ttls) {
             if let (OpRecord::Set { valid_until, .. }, Some(ms)) = (op, ttl) {
                 *valid_until = Some(at + ms);
             }
         }
-        out
+        ops
     }
 
     fn answer(&self, r: Result<TxInfo>) {
@@ -429,7 +442,7 @@ impl<S: Storage> Scope<S> {
         while let Some(q) = run.front() {
             // Times never go backwards within a scope (as-of by time is a prefix).
             let at = last_at.map_or(now, |last| now.max(last));
-            let ops = q.ops_at(at);
+            let ops = q.take_ops_at(at);
             let rec = TxRecord {
                 seq: seq + 1,
                 at,
@@ -445,6 +458,7 @@ impl<S: Storage> Scope<S> {
                 continue;
             }
             if !out.is_empty() && bytes_total + bytes.len() > MAX_RUN_BYTES {
+                q.give_back(rec.ops); // for the next run
                 break;
             }
             bytes_total += bytes.len();
@@ -491,6 +505,7 @@ impl<S: Storage> Scope<S> {
         // Another writer took the next seq (or the backend cannot create
         // atomically): the one-at-a-time path catches up and retries.
         for b in rest {
+            b.q.give_back(b.rec.ops);
             b.q.answer(self.commit_one(&b.q).await);
         }
     }
