@@ -11,7 +11,7 @@ for b in "${BUILDS[@]}"; do
   [ -f "$f" ] || { echo "[size] $f is missing: run scripts/build.sh first" >&2; exit 1; }
 done
 LIMIT_KB=${WAYMARK_WASM_GZ_LIMIT_KB:-120}
-kb() { echo "scale=1; $1 / 1024" | bc; }
+kb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }'; }
 row() {
   local raw gz
   raw=$(wc -c <"$1") gz=$(gzip -9c "$1" | wc -c)
