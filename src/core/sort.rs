@@ -16,8 +16,9 @@ pub fn sort_by<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> Ordering) {
     if v.len() < 2 {
         return;
     }
-    let order = sorted_indices(v.len(), &|a, b| cmp(&v[a], &v[b]));
-    permute(order, &mut |i, j| v.swap(i, j));
+    if let Some(order) = sorted_indices(v.len(), &|a, b| cmp(&v[a], &v[b])) {
+        permute(order, &mut |i, j| v.swap(i, j));
+    }
 }
 
 /// Sorts `v` by the key `key` extracts, stably.
@@ -31,7 +32,8 @@ pub fn sort_dedup<T: Ord>(v: &mut Vec<T>) {
     v.dedup();
 }
 
-/// The indices `0..n` in the order `cmp` gives their elements, stably.
+/// The indices `0..n` in the order `cmp` gives their elements, stably;
+/// `None` when they already are in order (nothing allocated).
 ///
 /// A bottom-up merge sort rather than `slice::sort*`: even one instance of
 /// the standard sorts is ~5 KB of wasm (their small-sort networks, pivot
@@ -39,12 +41,12 @@ pub fn sort_dedup<T: Ord>(v: &mut Vec<T>) {
 /// snapshot entries that are already in order). This is the textbook
 /// algorithm, checked against the standard stable sort in the tests below.
 #[inline(never)]
-fn sorted_indices(n: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<u32> {
-    let mut a: Vec<u32> = (0..n as u32).collect();
+fn sorted_indices(n: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Option<Vec<u32>> {
     // Already in order (snapshot decoding, most short lists): one pass.
     if (1..n).all(|i| cmp(i - 1, i) != Ordering::Greater) {
-        return a;
+        return None;
     }
+    let mut a: Vec<u32> = (0..n as u32).collect();
     let mut b = vec![0u32; n];
     let mut width = 1;
     while width < n {
@@ -68,7 +70,7 @@ fn sorted_indices(n: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<u32> 
         std::mem::swap(&mut a, &mut b);
         width *= 2;
     }
-    a
+    Some(a)
 }
 
 /// Moves the element at `order[k]` to position `k`, for every `k`, through
