@@ -69,6 +69,9 @@ for b in "${BUILDS[@]}"; do
   log "wasm-bindgen --target $target → $dir; wasm-opt ${OPT[*]:0:3}"
   wasm-bindgen --target "$target" --out-dir "$dir" --out-name waymark "$work/$name.wasm"
   rm -f "$dir/waymark_bg.wasm.d.ts"
+  # The JS fast paths (value cache, …) patch the generated classes, whose
+  # names are in scope at the end of the glue in both targets.
+  cat src/bindings/js/*.js >>"$dir/waymark.js"
   cp "$work/types-$target/waymark.d.ts" "$dir/waymark.d.ts"
   "$WASM_OPT" "${OPT[@]}" "$dir/waymark_bg.wasm" -o "$dir/waymark_bg.wasm"
 done

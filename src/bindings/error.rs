@@ -5,8 +5,10 @@ use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use wasm_bindgen_futures::future_to_promise;
 
@@ -34,8 +36,92 @@ pub fn spawn(f: impl Future<Output = Result<JsValue>> + 'static) -> Promise {
     spawn_boxed(Box::pin(f))
 }
 
-fn spawn_boxed(f: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise {
-    future_to_promise(async move { f.await.map_err(to_js) })
+fn spawn_boxed(mut f: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise {
+    // Fast path: poll once now. Most calls on memory storage (and reads
+    // that need no I/O) finish in that poll, and an already-settled promise
+    // saves the task queue, a microtask and a closure. Only when no Rust
+    // poll is running (a JS callback called from inside one — a storage
+    // adapter, a step function — must not re-enter the store's state
+    // machines synchronously) and no earlier call still waits for its first
+    // poll (those run in call order from the microtask queue; polling a later
+    // call first would let it overtake them). Polling with a no-op waker is
+    // sound: a pending future is polled again by `future_to_promise` with
+    // its real waker before anything can need waking (Future::poll's
+    // contract: only the latest waker counts).
+    if SCHEDULER.with(|s| s.polling.get() == 0 && s.waiting.get() == 0) {
+        let r = polled(|| f.as_mut().poll(&mut Context::from_waker(futures_util::task::noop_waker_ref())));
+        match r {
+            Poll::Ready(Ok(v)) => return Promise::resolve(&v),
+            Poll::Ready(Err(e)) => return Promise::reject(&to_js(e)),
+            Poll::Pending => {}
+        }
+    } else {
+        SCHEDULER.with(|s| s.waiting.set(s.waiting.get() + 1));
+        f = Box::pin(FirstPoll { inner: f, counted: true });
+    }
+    future_to_promise(Guarded { inner: f }.map_err_js())
+}
+
+/// Poll bookkeeping of the fast path in [`spawn_boxed`].
+#[derive(Default)]
+struct Scheduler {
+    /// Rust polls of spawned futures running now (nesting depth).
+    polling: Cell<u32>,
+    /// Spawned futures not yet polled for the first time.
+    waiting: Cell<u32>,
+}
+
+thread_local! {
+    static SCHEDULER: Scheduler = Scheduler::default();
+}
+
+fn polled<R>(f: impl FnOnce() -> R) -> R {
+    SCHEDULER.with(|s| s.polling.set(s.polling.get() + 1));
+    let r = f();
+    SCHEDULER.with(|s| s.polling.set(s.polling.get() - 1));
+    r
+}
+
+/// Marks every poll of a spawned future as running (see [`spawn_boxed`]).
+struct Guarded {
+    inner: Pin<Box<dyn Future<Output = Result<JsValue>>>>,
+}
+
+impl Guarded {
+    fn map_err_js(self) -> impl Future<Output = std::result::Result<JsValue, JsValue>> {
+        async move { self.await.map_err(to_js) }
+    }
+}
+
+impl Future for Guarded {
+    type Output = Result<JsValue>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        polled(|| self.inner.as_mut().poll(cx))
+    }
+}
+
+impl Drop for FirstPoll {
+    fn drop(&mut self) {
+        if self.counted {
+            SCHEDULER.with(|s| s.waiting.set(s.waiting.get() - 1));
+        }
+    }
+}
+
+/// Counts a deferred future as waiting until its first poll starts.
+struct FirstPoll {
+    inner: Pin<Box<dyn Future<Output = Result<JsValue>>>>,
+    counted: bool,
+}
+
+impl Future for FirstPoll {
+    type Output = Result<JsValue>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if std::mem::take(&mut self.counted) {
+            SCHEDULER.with(|s| s.waiting.set(s.waiting.get() - 1));
+        }
+        self.inner.as_mut().poll(cx)
+    }
 }
 
 /// A readable one-line description of a thrown JS value, for wrapping it into

@@ -19,6 +19,7 @@
 pub mod convert;
 pub mod dto;
 pub mod error;
+pub(crate) mod fast;
 #[cfg(feature = "edge")]
 pub mod durable_object;
 #[cfg(feature = "idb")]

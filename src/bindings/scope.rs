@@ -90,7 +90,7 @@ impl JsScope {
             Err(e) => return reject(e),
         };
         let scope = self.inner.clone();
-        spawn(async move { Ok(dto::tx(&scope.transact(ops, prov).await?)) })
+        spawn(async move { Ok(super::fast::tx_info(&scope.transact(ops, prov).await?)) })
     }
 
     /// Sets attributes of one entity (a one-op transaction).
@@ -118,7 +118,7 @@ impl JsScope {
             Err(e) => return reject(e),
         };
         let scope = self.inner.clone();
-        spawn(async move { Ok(dto::tx(&scope.set(&id, a, p, ty, expiry).await?)) })
+        spawn(async move { Ok(super::fast::tx_info(&scope.set(&id, a, p, ty, expiry).await?)) })
     }
 
     /// The entity with its visible attributes, or `undefined` when none is visible.
@@ -309,7 +309,7 @@ impl JsScope {
             Err(e) => return reject(e),
         };
         let scope = self.inner.clone();
-        spawn(async move { Ok(dto::tx(&scope.restore(&p, prov).await?)) })
+        spawn(async move { Ok(super::fast::tx_info(&scope.restore(&p, prov).await?)) })
     }
 
     /// Copies this scope's log up to a point into an empty scope; seqs go on

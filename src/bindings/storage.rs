@@ -209,6 +209,9 @@ impl Storage for Backend {
             Backend::Js(j) => j.capabilities(),
         }
     }
+    fn instant(&self) -> bool {
+        matches!(self, Backend::Memory(_))
+    }
 }
 
 /// A JS `StorageAdapter`, checked once at `open()`.

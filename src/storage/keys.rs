@@ -44,7 +44,17 @@ pub fn log_prefix(scope: &str) -> String {
 }
 
 pub fn log(scope: &str, seq: u64) -> String {
-    format!("s/{scope}/t/{seq:0SEQ_WIDTH$}")
+    // Built by hand, not `format!`: this runs once per commit.
+    let digits = seq.to_string();
+    let mut key = String::with_capacity(scope.len() + 5 + SEQ_WIDTH.max(digits.len()));
+    key.push_str("s/");
+    key.push_str(scope);
+    key.push_str("/t/");
+    for _ in digits.len()..SEQ_WIDTH {
+        key.push('0');
+    }
+    key.push_str(&digits);
+    key
 }
 
 pub fn snapshot_prefix(scope: &str) -> String {

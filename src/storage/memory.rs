@@ -120,24 +120,25 @@ impl Storage for MemoryStorage {
     }
 
     async fn put_if_absent(&self, key: &str, value: Vec<u8>) -> Result<bool> {
-        let mut map = self.inner.map.borrow_mut();
-        if map.contains_key(key) {
-            return Ok(false);
+        // One search (entry) instead of contains_key + insert: this is on
+        // every commit's path.
+        match self.inner.map.borrow_mut().entry(key.to_string()) {
+            std::collections::btree_map::Entry::Occupied(_) => Ok(false),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                self.count(key, value.len());
+                slot.insert(value);
+                Ok(true)
+            }
         }
-        self.count(key, value.len());
-        map.insert(key.to_string(), value);
-        Ok(true)
     }
 
     async fn create_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<Option<usize>> {
         let mut map = self.inner.map.borrow_mut();
         let mut n = 0;
         for (k, v) in entries {
-            if map.contains_key(&k) {
-                break;
-            }
-            self.count(&k, v.len());
-            map.insert(k, v);
+            let std::collections::btree_map::Entry::Vacant(slot) = map.entry(k) else { break };
+            self.count(slot.key(), v.len());
+            slot.insert(v);
             n += 1;
         }
         Ok(Some(n))
@@ -145,6 +146,10 @@ impl Storage for MemoryStorage {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { atomic_batch: true, atomic_create: true, consistency: Consistency::Strong }
+    }
+
+    fn instant(&self) -> bool {
+        true
     }
 }
 

@@ -179,6 +179,13 @@ pub trait Storage {
     fn capabilities(&self) -> Capabilities {
         Capabilities { atomic_batch: false, atomic_create: false, consistency: Consistency::Strong }
     }
+
+    /// Every future of this storage completes in its first poll (memory):
+    /// there is no I/O latency to share, so the write pipeline does not
+    /// wait a turn for other transactions to join a group commit.
+    fn instant(&self) -> bool {
+        false
+    }
 }
 
 /// Lists every key under `prefix` after `after`, page by page.

@@ -104,7 +104,7 @@ pub(crate) struct SnapStats {
 /// One loaded scope, shared by every handle on it.
 pub(crate) struct ScopeCell {
     pub(crate) key: String,
-    pub(crate) state: RefCell<crate::core::state::ScopeState>,
+    pub(crate) state: StateCell,
     pub(crate) write: futures_util::lock::Mutex<()>,
     pub(crate) snap: Cell<SnapStats>,
     /// Which log keys the state holds, on storage without an atomic create
@@ -113,6 +113,37 @@ pub(crate) struct ScopeCell {
     /// Transactions waiting for the write lock, committed together by
     /// whoever holds it (`scope::pipeline`).
     pub(crate) queue: scope::Queue,
+}
+
+/// A scope's loaded state with a generation number that changes whenever a
+/// mutable borrow is taken, so a cache of reads (the JS package's value
+/// cache, `src/bindings/js/reads.js`) knows when to drop its entries without
+/// asking what changed.
+pub(crate) struct StateCell {
+    cell: RefCell<crate::core::state::ScopeState>,
+    generation: Cell<u32>,
+}
+
+impl StateCell {
+    fn new(state: crate::core::state::ScopeState) -> Self {
+        StateCell { cell: RefCell::new(state), generation: Cell::new(0) }
+    }
+
+    pub(crate) fn borrow(&self) -> std::cell::Ref<'_, crate::core::state::ScopeState> {
+        self.cell.borrow()
+    }
+
+    /// Every mutable borrow counts as a change (wrapping: a cache compares
+    /// for equality only, and 2^32 changes between two reads of one cache
+    /// entry cannot happen in practice).
+    pub(crate) fn borrow_mut(&self) -> std::cell::RefMut<'_, crate::core::state::ScopeState> {
+        self.generation.set(self.generation.get().wrapping_add(1));
+        self.cell.borrow_mut()
+    }
+
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation.get()
+    }
 }
 
 pub(crate) struct StoreInner<S> {
@@ -222,7 +253,7 @@ impl<S: Storage> Store<S> {
             .or_insert_with(|| {
                 Rc::new(ScopeCell {
                     key,
-                    state: RefCell::new(state),
+                    state: StateCell::new(state),
                     write: futures_util::lock::Mutex::new(()),
                     snap: Cell::new(snap),
                     merge: RefCell::new(merge),

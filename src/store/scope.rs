@@ -54,6 +54,12 @@ impl<S: Storage> Scope<S> {
         self.cell.state.borrow().seq()
     }
 
+    /// A number that changes whenever the loaded state may have changed
+    /// (commits, refreshes, merges, restores; never for time passing).
+    pub fn generation(&self) -> u32 {
+        self.cell.state.generation()
+    }
+
     /// Runs `f` on the loaded state (no borrow escapes; never across an await).
     pub fn with_state<R>(&self, f: impl FnOnce(&ScopeState) -> R) -> R {
         f(&self.cell.state.borrow())

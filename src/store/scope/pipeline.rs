@@ -347,8 +347,11 @@ impl<S: Storage> Scope<S> {
             }
             // Yield once first, so that transactions issued in the same turn
             // as ours (`Promise.all` of many `transact`s: their tasks are
-            // already scheduled) join the run instead of waiting for the next.
-            YieldOnce(false).await;
+            // already scheduled) join the run instead of waiting for the next
+            // (not on instant storage: nothing to share there).
+            if !self.store.inner.storage.instant() {
+                YieldOnce(false).await;
+            }
             while !me.answered() && queue.front_is_tx() {
                 let run = queue.take_run();
                 self.commit_run(run).await;

@@ -1,0 +1,147 @@
+//! Hidden `Scope` methods behind the package's JS fast paths
+//! (`src/bindings/js/*.js`, appended to the wasm-bindgen glue by
+//! `scripts/build.sh`). They are not part of the typed API
+//! (`skip_typescript`) and keep every check of the public methods.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::convert::{self, At};
+use super::dto::Json;
+use super::error::{spawn, to_js};
+use crate::core::tx::{Expiry, Op, Provenance};
+use crate::core::value::Value;
+use super::scope::JsScope;
+use crate::error::{Error, Result};
+
+#[wasm_bindgen(js_class = Scope)]
+impl JsScope {
+    /// Changes whenever the loaded state may have changed; throws `CLOSED`
+    /// once the store is closed (`reads.js` keys its value cache on it).
+    #[wasm_bindgen(js_name = __generation, skip_typescript)]
+    pub fn generation(&self) -> std::result::Result<u32, JsValue> {
+        if self.scope().store().is_closed() {
+            return Err(to_js(Error::Closed));
+        }
+        Ok(self.scope().generation())
+    }
+
+    /// `value(entity, attribute)` for the cache: `""` when nothing is
+    /// visible, `"P" + JSON` for a value without expiry (cacheable until
+    /// the generation changes), `"T" + JSON` for one with `validUntil`
+    /// (time may hide it, so it is not cached).
+    #[wasm_bindgen(js_name = __valueEntry, skip_typescript)]
+    pub fn value_entry(&self, entity: JsValue, attribute: JsValue) -> std::result::Result<String, JsValue> {
+        let entry = || -> Result<String> {
+            if self.scope().store().is_closed() {
+                return Err(Error::Closed);
+            }
+            let e = convert::string(&entity, &At::root("entity"))?;
+            let a = convert::string(&attribute, &At::root("attribute"))?;
+            let Some(v) = self.scope().why(&e, &a) else { return Ok(String::new()) };
+            let Some(value) = v.value else { return Ok(String::new()) };
+            let mut j = Json::new();
+            j.value(&value);
+            let mut out = String::with_capacity(j.as_str().len() + 1);
+            out.push(if v.valid_until.is_some() { 'T' } else { 'P' });
+            out.push_str(j.as_str());
+            Ok(out)
+        };
+        entry().map_err(to_js)
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A plain object being filled in as a `TxInfo`.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type TxObject;
+    #[wasm_bindgen(method, setter = seq)]
+    fn set_seq(this: &TxObject, v: f64);
+    #[wasm_bindgen(method, setter = at)]
+    fn set_at(this: &TxObject, v: f64);
+    #[wasm_bindgen(method, setter = cause)]
+    fn set_cause(this: &TxObject, v: &str);
+}
+
+/// A `TxInfo` as a plain JS object `{ seq, at, cause }`, set field by field
+/// (plain property stores, no key strings, no `JSON.parse`): every
+/// transaction answers with one, so this is on the write path.
+pub fn tx_info(t: &crate::core::tx::TxInfo) -> JsValue {
+    let o: TxObject = js_sys::Object::new().unchecked_into();
+    o.set_seq(t.seq as f64);
+    o.set_at(t.at);
+    o.set_cause(&t.cause);
+    o.into()
+}
+
+/// One op as `writes.js` encodes it: entity, type, delete, unset, ttlMs,
+/// validUntil, set.
+type OpBytes = (String, Option<String>, bool, Option<Vec<String>>, Option<f64>, Option<f64>, Option<Vec<(String, Value)>>);
+
+/// A transaction as `writes.js` encodes it: cause, actor, note, ops.
+type TxBytes = (String, Option<String>, Option<String>, Vec<OpBytes>);
+
+/// `v` as the public path builds it: objects with sorted, unique keys
+/// (`Value::object`; JS sends them in its own order) and finite numbers.
+fn normalized(v: Value) -> Option<Value> {
+    Some(match v {
+        Value::Number(n) if !n.is_finite() => return None,
+        Value::Array(items) => Value::Array(items.into_vec().into_iter().map(normalized).collect::<Option<_>>()?),
+        Value::Object(fields) => Value::object(
+            fields.into_vec().into_iter().map(|(k, v)| Some((k, normalized(v)?))).collect::<Option<Vec<_>>>()?,
+        ),
+        v => v,
+    })
+}
+
+/// The ops and provenance `writes.js` encoded, or `None` when the bytes are
+/// not exactly what the public path would accept (the caller falls back to
+/// it, and it reports the problem).
+fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
+    let ((cause, actor, note, list), rest): (TxBytes, _) = postcard::take_from_bytes(bytes).ok()?;
+    if !rest.is_empty() || cause.is_empty() || list.is_empty() {
+        return None;
+    }
+    let mut ops = Vec::with_capacity(list.len());
+    for (entity, ty, delete, unset, ttl, until, set) in list {
+        if entity.is_empty() || ty.as_ref().is_some_and(String::is_empty) {
+            return None;
+        }
+        let expiry = match (ttl, until) {
+            (Some(ms), None) if ms >= 0.0 && ms.is_finite() => Some(Expiry::TtlMs(ms)),
+            (None, Some(t)) if t.is_finite() => Some(Expiry::ValidUntil(t)),
+            (None, None) => None,
+            _ => return None,
+        };
+        if (expiry.is_some() && set.is_none()) || (!delete && unset.is_none() && set.is_none() && ty.is_none()) {
+            return None;
+        }
+        if delete {
+            ops.push(Op::Delete { entity: entity.clone() });
+        }
+        if let Some(attrs) = unset {
+            ops.push(Op::Unset { entity: entity.clone(), attrs });
+        }
+        if set.is_some() || ty.is_some() {
+            let attrs = match set {
+                Some(s) => s.into_iter().map(|(k, v)| Some((k, normalized(v)?))).collect::<Option<Vec<_>>>()?,
+                None => Vec::new(),
+            };
+            ops.push(Op::Set { entity, ty, attrs, expiry });
+        }
+    }
+    Some((ops, Provenance { cause, actor, note }))
+}
+
+#[wasm_bindgen(js_class = Scope)]
+impl JsScope {
+    /// `transact` for input `writes.js` has read and encoded: a promise of
+    /// the `TxInfo`, or `undefined` to send the call to the public path.
+    #[wasm_bindgen(js_name = __transactBytes, skip_typescript)]
+    pub fn transact_bytes(&self, bytes: &[u8]) -> JsValue {
+        let Some((ops, prov)) = parse_transaction(bytes) else { return JsValue::UNDEFINED };
+        let scope = self.scope().clone();
+        spawn(async move { Ok(tx_info(&scope.transact(ops, prov).await?)) }).into()
+    }
+}
