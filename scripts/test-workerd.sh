@@ -25,6 +25,8 @@ rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" --out-name waymark \
   "$target_dir/wasm32-unknown-unknown/edge-test/waymark.wasm"
+# The package's JS fast paths, as scripts/build.sh appends them.
+cat src/bindings/js/*.js >>"$out/waymark.js"
 cp tests/workerd/worker.mjs "$out/worker.mjs"
 
 export WAYMARK_WORKERD_DIR="$(cd "$out" && pwd)"
