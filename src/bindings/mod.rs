@@ -26,6 +26,7 @@ pub mod idb;
 #[cfg(feature = "edge")]
 pub mod kv;
 pub mod memory;
+pub mod registry;
 pub mod run;
 pub mod scope;
 pub mod storage;
