@@ -5,7 +5,9 @@
 //! which writes each class's exported wrappers with that class's own doc
 //! comments (wasm-bindgen cannot export a generic `impl`).
 
-use js_sys::{Array, Promise, Reflect, Uint8Array};
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -13,6 +15,25 @@ use super::convert::{self, At};
 use super::error::{kind_of, reject, spawn};
 use crate::error::{Error, Result};
 use crate::storage::{BatchOp, Storage};
+
+/// A hand-over slot (a `thread_local!`): a storage class's hidden claim
+/// method puts a clone of its Rust storage there for [`claim`] to take.
+pub(crate) type Slot<T> = std::thread::LocalKey<RefCell<Option<T>>>;
+
+/// The Rust storage behind `v`, when `v` is a live object of a storage
+/// class. Asks the object itself (its hidden method `method` fills `slot`)
+/// instead of unwrapping it, which would consume the JS object.
+pub(crate) fn claim<T: 'static>(v: &JsValue, method: &str, slot: &'static Slot<T>) -> Option<T> {
+    let f = Reflect::get(v, &JsValue::from_str(method)).ok()?.dyn_into::<Function>().ok()?;
+    slot.with(|c| c.borrow_mut().take());
+    f.call0(v).ok()?;
+    slot.with(|c| c.borrow_mut().take())
+}
+
+/// What a hidden claim method does: puts `storage` in `slot`.
+pub(crate) fn fill<T: 'static>(slot: &'static Slot<T>, storage: T) {
+    slot.with(|c| *c.borrow_mut() = Some(storage));
+}
 
 /// `list`'s parsed arguments: the prefix, `options.after`, `options.limit`.
 pub(crate) type ListArgs = (String, Option<String>, Option<usize>);

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::adapter::storage_adapter_methods;
+use super::adapter::{self, storage_adapter_methods};
 use super::convert::{self, At};
 use super::error::{kind_of, to_js};
 use crate::error::{Error, Result};
@@ -80,10 +80,7 @@ pub fn indexed_db_storage(
 impl JsIdbStorage {
     /// The Rust storage behind `v`, when `v` is an `IndexedDbStorage`.
     pub(crate) fn claim(v: &JsValue) -> Option<IdbStorage> {
-        let f = Reflect::get(v, &JsValue::from_str("__waymarkClaimIdb")).ok()?.dyn_into::<Function>().ok()?;
-        CLAIMED.with(|c| c.borrow_mut().take());
-        f.call0(v).ok()?;
-        CLAIMED.with(|c| c.borrow_mut().take())
+        adapter::claim(v, "__waymarkClaimIdb", &CLAIMED)
     }
 }
 
@@ -101,7 +98,7 @@ fn notice_to_js(n: &ChangeNotice) -> JsValue {
 impl JsIdbStorage {
     #[wasm_bindgen(js_name = "__waymarkClaimIdb", skip_typescript)]
     pub fn claim_slot(&self) {
-        CLAIMED.with(|c| *c.borrow_mut() = Some(self.inner.clone()));
+        adapter::fill(&CLAIMED, self.inner.clone());
     }
 
     /// The database name.

@@ -7,9 +7,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::adapter::{self, storage_adapter_methods};
 use super::convert::{self, At};
@@ -62,14 +60,11 @@ thread_local! {
 /// `durableObjectStorage()` (asked through its hidden method, as
 /// `MemoryStorage` is).
 pub(crate) fn claim(v: &JsValue) -> Option<CloudflareStorage> {
-    let f = Reflect::get(v, &JsValue::from_str("__waymarkClaimCf")).ok()?.dyn_into::<Function>().ok()?;
-    CLAIMED.with(|c| c.borrow_mut().take());
-    f.call0(v).ok()?;
-    CLAIMED.with(|c| c.borrow_mut().take())
+    adapter::claim(v, "__waymarkClaimCf", &CLAIMED)
 }
 
 pub(crate) fn fill_slot(s: &CloudflareStorage) {
-    CLAIMED.with(|c| *c.borrow_mut() = Some(s.clone()));
+    adapter::fill(&CLAIMED, s.clone());
 }
 
 /// Reads `{ prefix }` (and the extra fields `more`) of an options object.

@@ -4,9 +4,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::adapter::{self, storage_adapter_methods};
 use crate::storage::MemoryStorage;
@@ -47,10 +45,7 @@ impl JsMemoryStorage {
     /// the object itself (its hidden method puts a clone in a slot) instead
     /// of unwrapping it, which would consume the JS object.
     pub(crate) fn claim(v: &JsValue) -> Option<MemoryStorage> {
-        let f = Reflect::get(v, &JsValue::from_str("__waymarkClaim")).ok()?.dyn_into::<Function>().ok()?;
-        CLAIMED.with(|c| c.borrow_mut().take());
-        f.call0(v).ok()?;
-        CLAIMED.with(|c| c.borrow_mut().take())
+        adapter::claim(v, "__waymarkClaim", &CLAIMED)
     }
 }
 
@@ -58,7 +53,7 @@ impl JsMemoryStorage {
 impl JsMemoryStorage {
     #[wasm_bindgen(js_name = "__waymarkClaim", skip_typescript)]
     pub fn claim_slot(&self) {
-        CLAIMED.with(|c| *c.borrow_mut() = Some(self.inner.clone()));
+        adapter::fill(&CLAIMED, self.inner.clone());
     }
 
     /// Number of keys held.
