@@ -3,15 +3,16 @@
 //! and steps; `runs()` filters and pagination, `failed_runs()`, `stats()` and
 //! `cleanup()` must agree with a plain `Vec` of runs after every operation.
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
-use futures_executor::block_on;
+use common::{block_on, cases, clock};
 use proptest::prelude::*;
 use waymark::core::workflow::{RunStatus, StepState};
 use waymark::storage::MemoryStorage;
-use waymark::store::{Failure, RunFilter, RunSpec, RunSummary, StepError, StepOptions, Store, StoreOptions};
+use waymark::store::{Failure, RunFilter, RunSpec, RunSummary, StepError, StepOptions, Store};
 use waymark::{Dims, Value};
 
 const WORKFLOWS: [&str; 2] = ["research", "report"];
@@ -144,17 +145,13 @@ fn check_listing(full: &[RunSummary], page: &[RunSummary], model: Vec<&ModelRun>
 /// what each `cleanup` removed.
 fn run_ops(ops: Vec<Op>) -> Vec<usize> {
     let storage = MemoryStorage::new();
-    let clock = Rc::new(Cell::new(1000.0));
-    let opts = || {
-        let c = clock.clone();
-        StoreOptions::with_clock(move || c.get())
-    };
+    let (clock, opts) = clock(1000.0);
     let tick = |dt: f64| clock.set(clock.get() + dt);
     let mut model: Vec<ModelRun> = Vec::new();
     let mut ever_scopes = [false; SCOPES];
     let mut cleaned = Vec::new();
     block_on(async {
-        let mut store = Store::open(storage.clone(), opts()).await.unwrap();
+        let mut store = Store::open(storage.clone(), opts.clone()).await.unwrap();
         let spec = |m: &ModelRun| RunSpec {
             workflow: m.workflow.clone(),
             id: m.id.clone(),
@@ -277,7 +274,7 @@ fn run_ops(ops: Vec<Op>) -> Vec<usize> {
                     assert_eq!(removed, before - model.len(), "cleanup({older_than}) at {now}");
                     cleaned.push(removed);
                 }
-                Op::Reopen => store = Store::open(storage.clone(), opts()).await.unwrap(),
+                Op::Reopen => store = Store::open(storage.clone(), opts.clone()).await.unwrap(),
                 Op::Control { .. } | Op::Step { .. } => {}
             }
             check_stats(&store, &model, ever_scopes.iter().filter(|s| **s).count() as u64).await;
@@ -297,10 +294,6 @@ async fn check_stats(store: &Store<MemoryStorage>, model: &[ModelRun], scopes: u
         assert_eq!(stats.steps_in(s), n as u64, "{s} steps");
     }
     assert_eq!((stats.scopes, stats.facts), (scopes, model.iter().map(ModelRun::facts).sum()));
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
 proptest! {

@@ -2,12 +2,12 @@
 //! ([`crate::storage::durable_object`]), the strongly consistent,
 //! transactional choice at the edge. Shares its plumbing with `kv.rs`.
 
-use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
+use super::adapter::{self, storage_adapter_methods};
 use super::convert::{self, At};
 use super::error::to_js;
-use super::kv::{adapter, fill_slot, prefix_option};
+use super::kv::{fill_slot, prefix_option};
 use crate::error::{Error, Result};
 use crate::storage::cloudflare::CloudflareStorage;
 use crate::storage::durable_object::DoStorage;
@@ -73,52 +73,20 @@ impl JsDoStorage {
     pub fn consistency(&self) -> String {
         "strong".into()
     }
+}
 
-    /// `StorageAdapter.get`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | undefined>")]
-    pub fn get(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
-        adapter::get(&self.inner, &key)
-    }
-
-    /// `StorageAdapter.put` (large values are chunked in one transaction).
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn put(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] value: JsValue,
-    ) -> Promise {
-        adapter::put(&self.inner, &key, &value)
-    }
-
-    /// `StorageAdapter.delete`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
-        adapter::delete(&self.inner, &key)
-    }
-
-    /// `StorageAdapter.list`: keys under `prefix`, ascending byte order.
-    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
-    pub fn list(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] prefix: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ListOptions")] options: JsValue,
-    ) -> Promise {
-        adapter::list(&self.inner, &prefix, &options)
-    }
-
-    /// `StorageAdapter.batch`: all or nothing, in one transaction.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn batch(&self, #[wasm_bindgen(unchecked_param_type = "BatchOp[]")] ops: JsValue) -> Promise {
-        adapter::batch(&self.inner, &ops)
-    }
-
-    /// `StorageAdapter.putIfAbsent`: an atomic create.
-    #[wasm_bindgen(js_name = putIfAbsent, unchecked_return_type = "Promise<boolean>")]
-    pub fn put_if_absent(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] value: JsValue,
-    ) -> Promise {
-        adapter::put_if_absent(&self.inner, &key, &value)
-    }
+storage_adapter_methods! {
+    JsDoStorage as DurableObjectStorageAdapter, args: adapter;
+    #[doc = " `StorageAdapter.get`."]
+    get;
+    #[doc = " `StorageAdapter.put` (large values are chunked in one transaction)."]
+    put;
+    #[doc = " `StorageAdapter.delete`."]
+    delete;
+    #[doc = " `StorageAdapter.list`: keys under `prefix`, ascending byte order."]
+    list;
+    #[doc = " `StorageAdapter.batch`: all or nothing, in one transaction."]
+    batch;
+    #[doc = " `StorageAdapter.putIfAbsent`: an atomic create."]
+    put_if_absent;
 }

@@ -7,14 +7,14 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::adapter::{self, storage_adapter_methods};
 use super::convert::{self, At};
-use super::error::{kind_of, reject, spawn, to_js};
+use super::error::{kind_of, to_js};
 use crate::error::{Error, Result};
 use crate::storage::idb::{ChangeNotice, Durability, IdbOptions, IdbStorage, Subscription};
-use crate::storage::{BatchOp, Storage};
 
 thread_local! {
     /// Hand-over slot of [`JsIdbStorage::claim`].
@@ -80,25 +80,8 @@ pub fn indexed_db_storage(
 impl JsIdbStorage {
     /// The Rust storage behind `v`, when `v` is an `IndexedDbStorage`.
     pub(crate) fn claim(v: &JsValue) -> Option<IdbStorage> {
-        let f = Reflect::get(v, &JsValue::from_str("__waymarkClaimIdb")).ok()?.dyn_into::<Function>().ok()?;
-        CLAIMED.with(|c| c.borrow_mut().take());
-        f.call0(v).ok()?;
-        CLAIMED.with(|c| c.borrow_mut().take())
+        adapter::claim(v, "__waymarkClaimIdb", &CLAIMED)
     }
-}
-
-fn key_arg(v: &JsValue) -> Result<String> {
-    convert::string(v, &At::root("key"))
-}
-
-fn bytes_arg(v: &JsValue) -> Result<Vec<u8>> {
-    v.dyn_ref::<Uint8Array>()
-        .map(Uint8Array::to_vec)
-        .ok_or_else(|| Error::invalid(format!("value must be a Uint8Array, got {}", kind_of(v))))
-}
-
-fn run<T: Into<JsValue>>(f: impl std::future::Future<Output = Result<T>> + 'static) -> Promise {
-    spawn(async move { f.await.map(Into::into) })
 }
 
 fn notice_to_js(n: &ChangeNotice) -> JsValue {
@@ -115,7 +98,7 @@ fn notice_to_js(n: &ChangeNotice) -> JsValue {
 impl JsIdbStorage {
     #[wasm_bindgen(js_name = "__waymarkClaimIdb", skip_typescript)]
     pub fn claim_slot(&self) {
-        CLAIMED.with(|c| *c.borrow_mut() = Some(self.inner.clone()));
+        adapter::fill(&CLAIMED, self.inner.clone());
     }
 
     /// The database name.
@@ -167,110 +150,67 @@ impl JsIdbStorage {
         self.subs.borrow_mut().clear();
         self.inner.close();
     }
+}
 
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | undefined>")]
-    pub fn get(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
-        let s = self.inner.clone();
-        match key_arg(&key) {
-            Ok(k) => run(async move { Ok(s.get(&k).await?.map_or(JsValue::UNDEFINED, |v| Uint8Array::from(&v[..]).into())) }),
-            Err(e) => reject(e),
-        }
-    }
+storage_adapter_methods! {
+    JsIdbStorage as IndexedDbStorage, args: idb_args;
+    get;
+    put;
+    delete;
+    #[doc = " Keys starting with `prefix`, in ascending UTF-8 byte order."]
+    list;
+    #[doc = " Applies the ops atomically, in order."]
+    batch;
+    #[doc = " Creates the key if it is missing; `false` if it exists."]
+    put_if_absent;
+}
 
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn put(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] value: JsValue,
-    ) -> Promise {
-        let s = self.inner.clone();
-        match key_arg(&key).and_then(|k| Ok((k, bytes_arg(&value)?))) {
-            Ok((k, v)) => run(async move { s.put(&k, v).await.map(|_| JsValue::UNDEFINED) }),
-            Err(e) => reject(e),
-        }
-    }
+/// How `IndexedDbStorage` parses `list`'s and `batch`'s arguments. Its error
+/// messages differ from those of the other storage classes (`adapter.rs`):
+/// kept as they are, since this module only removes duplicated code.
+mod idb_args {
+    use js_sys::{Array, Reflect};
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
 
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
-        let s = self.inner.clone();
-        match key_arg(&key) {
-            Ok(k) => run(async move { s.delete(&k).await.map(|_| JsValue::UNDEFINED) }),
-            Err(e) => reject(e),
-        }
-    }
+    use crate::bindings::adapter::{bytes_arg, key_arg, ListArgs};
+    use crate::bindings::convert::{self, At};
+    use crate::error::{Error, Result};
+    use crate::storage::BatchOp;
 
-    /// Keys starting with `prefix`, in ascending UTF-8 byte order.
-    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
-    pub fn list(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] prefix: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ListOptions")] options: JsValue,
-    ) -> Promise {
-        let s = self.inner.clone();
-        let parsed = (|| -> Result<(String, Option<String>, Option<usize>)> {
-            let prefix = convert::string(&prefix, &At::root("prefix"))?;
-            let (mut after, mut limit) = (None, None);
-            if !options.is_undefined() && !options.is_null() {
-                for (k, v) in convert::fields(&options, &At::root("options"), &["after", "limit"])? {
-                    if v.is_undefined() {
-                        continue;
-                    }
-                    match k.as_str() {
-                        "after" => after = Some(convert::string(&v, &At::root("options.after"))?),
-                        _ => limit = Some(convert::seq(&v, &At::root("options.limit"))? as usize),
-                    }
+    pub(super) fn list_args(prefix: &JsValue, options: &JsValue) -> Result<ListArgs> {
+        let prefix = convert::string(prefix, &At::root("prefix"))?;
+        let (mut after, mut limit) = (None, None);
+        if !options.is_undefined() && !options.is_null() {
+            for (k, v) in convert::fields(options, &At::root("options"), &["after", "limit"])? {
+                if v.is_undefined() {
+                    continue;
+                }
+                match k.as_str() {
+                    "after" => after = Some(convert::string(&v, &At::root("options.after"))?),
+                    _ => limit = Some(convert::seq(&v, &At::root("options.limit"))? as usize),
                 }
             }
-            Ok((prefix, after, limit))
-        })();
-        match parsed {
-            Ok((p, a, l)) => run(async move {
-                let keys = s.list(&p, a.as_deref(), l).await?;
-                Ok(keys.iter().map(|k| JsValue::from_str(k)).collect::<Array>())
-            }),
-            Err(e) => reject(e),
         }
+        Ok((prefix, after, limit))
     }
 
-    /// Applies the ops atomically, in order.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn batch(&self, #[wasm_bindgen(unchecked_param_type = "BatchOp[]")] ops: JsValue) -> Promise {
-        let s = self.inner.clone();
-        let parsed = (|| -> Result<Vec<BatchOp>> {
-            let arr = ops.dyn_ref::<Array>().ok_or_else(|| Error::invalid("ops must be an array"))?;
-            arr.iter()
-                .map(|op| {
-                    let put = Reflect::get(&op, &"put".into()).unwrap_or(JsValue::UNDEFINED);
-                    if !put.is_undefined() {
-                        let value = Reflect::get(&op, &"value".into()).unwrap_or(JsValue::UNDEFINED);
-                        return Ok(BatchOp::Put(key_arg(&put)?, bytes_arg(&value)?));
-                    }
-                    let del = Reflect::get(&op, &"delete".into()).unwrap_or(JsValue::UNDEFINED);
-                    if !del.is_undefined() {
-                        return Ok(BatchOp::Delete(key_arg(&del)?));
-                    }
-                    Err(Error::invalid("each op is { put, value } or { delete }"))
-                })
-                .collect()
-        })();
-        match parsed {
-            Ok(ops) => run(async move { s.batch(ops).await.map(|_| JsValue::UNDEFINED) }),
-            Err(e) => reject(e),
-        }
-    }
-
-    /// Creates the key if it is missing; `false` if it exists.
-    #[wasm_bindgen(js_name = putIfAbsent, unchecked_return_type = "Promise<boolean>")]
-    pub fn put_if_absent(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] value: JsValue,
-    ) -> Promise {
-        let s = self.inner.clone();
-        match key_arg(&key).and_then(|k| Ok((k, bytes_arg(&value)?))) {
-            Ok((k, v)) => run(async move { s.put_if_absent(&k, v).await.map(JsValue::from) }),
-            Err(e) => reject(e),
-        }
+    pub(super) fn batch_ops(ops: &JsValue) -> Result<Vec<BatchOp>> {
+        let arr = ops.dyn_ref::<Array>().ok_or_else(|| Error::invalid("ops must be an array"))?;
+        arr.iter()
+            .map(|op| {
+                let put = Reflect::get(&op, &"put".into()).unwrap_or(JsValue::UNDEFINED);
+                if !put.is_undefined() {
+                    let value = Reflect::get(&op, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+                    return Ok(BatchOp::Put(key_arg(&put, "key")?, bytes_arg(&value)?));
+                }
+                let del = Reflect::get(&op, &"delete".into()).unwrap_or(JsValue::UNDEFINED);
+                if !del.is_undefined() {
+                    return Ok(BatchOp::Delete(key_arg(&del, "key")?));
+                }
+                Err(Error::invalid("each op is { put, value } or { delete }"))
+            })
+            .collect()
     }
 }
 

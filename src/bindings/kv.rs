@@ -2,21 +2,19 @@
 //! Workers. Like `MemoryStorage` the returned object is itself a
 //! `StorageAdapter`, and `open()` recognises it and uses the Rust adapter
 //! directly. The shared plumbing of the two Cloudflare classes (the claim
-//! slot, the `StorageAdapter` methods) lives here; `durable_object.rs` has the
-//! other class.
+//! slot, the options) lives here; `durable_object.rs` has the other class.
+//! Their `StorageAdapter` methods come from `adapter.rs`.
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
+use super::adapter::{self, storage_adapter_methods};
 use super::convert::{self, At};
-use super::error::{kind_of, reject, spawn, to_js};
-use crate::error::{Error, Result};
+use super::error::to_js;
+use crate::error::Result;
 use crate::storage::cloudflare::CloudflareStorage;
 use crate::storage::kv::KvStorage;
-use crate::storage::{BatchOp, Storage};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -62,14 +60,11 @@ thread_local! {
 /// `durableObjectStorage()` (asked through its hidden method, as
 /// `MemoryStorage` is).
 pub(crate) fn claim(v: &JsValue) -> Option<CloudflareStorage> {
-    let f = Reflect::get(v, &JsValue::from_str("__waymarkClaimCf")).ok()?.dyn_into::<Function>().ok()?;
-    CLAIMED.with(|c| c.borrow_mut().take());
-    f.call0(v).ok()?;
-    CLAIMED.with(|c| c.borrow_mut().take())
+    adapter::claim(v, "__waymarkClaimCf", &CLAIMED)
 }
 
 pub(crate) fn fill_slot(s: &CloudflareStorage) {
-    CLAIMED.with(|c| *c.borrow_mut() = Some(s.clone()));
+    adapter::fill(&CLAIMED, s.clone());
 }
 
 /// Reads `{ prefix }` (and the extra fields `more`) of an options object.
@@ -93,106 +88,6 @@ pub(crate) fn prefix_option(options: &JsValue, more: &[&str]) -> Result<(String,
         }
     }
     Ok((prefix, rest))
-}
-
-fn key_arg(v: &JsValue, name: &'static str) -> Result<String> {
-    convert::string(v, &At::root(name))
-}
-
-fn bytes_arg(v: &JsValue) -> Result<Vec<u8>> {
-    v.dyn_ref::<Uint8Array>()
-        .map(Uint8Array::to_vec)
-        .ok_or_else(|| Error::invalid(format!("value must be a Uint8Array, got {}", kind_of(v))))
-}
-
-fn run(f: impl std::future::Future<Output = Result<JsValue>> + 'static) -> Promise {
-    spawn(f)
-}
-
-/// The `StorageAdapter` methods of both Cloudflare classes.
-pub(crate) mod adapter {
-    use super::*;
-
-    pub(crate) fn get(s: &CloudflareStorage, key: &JsValue) -> Promise {
-        let s = s.clone();
-        match key_arg(key, "key") {
-            Ok(k) => run(async move { Ok(s.get(&k).await?.map_or(JsValue::UNDEFINED, |v| Uint8Array::from(&v[..]).into())) }),
-            Err(e) => reject(e),
-        }
-    }
-
-    pub(crate) fn put(s: &CloudflareStorage, key: &JsValue, value: &JsValue) -> Promise {
-        let s = s.clone();
-        match key_arg(key, "key").and_then(|k| Ok((k, bytes_arg(value)?))) {
-            Ok((k, v)) => run(async move { s.put(&k, v).await.map(|_| JsValue::UNDEFINED) }),
-            Err(e) => reject(e),
-        }
-    }
-
-    pub(crate) fn delete(s: &CloudflareStorage, key: &JsValue) -> Promise {
-        let s = s.clone();
-        match key_arg(key, "key") {
-            Ok(k) => run(async move { s.delete(&k).await.map(|_| JsValue::UNDEFINED) }),
-            Err(e) => reject(e),
-        }
-    }
-
-    pub(crate) fn list(s: &CloudflareStorage, prefix: &JsValue, options: &JsValue) -> Promise {
-        let parsed = (|| {
-            let p = key_arg(prefix, "prefix")?;
-            let at = At::root("options");
-            let (mut after, mut limit) = (None, None);
-            for (k, v) in convert::fields(options, &at, &["after", "limit"])? {
-                if k == "after" {
-                    after = Some(convert::string(&v, &at)?);
-                } else {
-                    limit = Some(convert::seq(&v, &at)? as usize);
-                }
-            }
-            Ok((p, after, limit))
-        })();
-        let s = s.clone();
-        match parsed {
-            Ok((p, after, limit)) => run(async move {
-                let keys = s.list(&p, after.as_deref(), limit).await?;
-                Ok(keys.into_iter().map(JsValue::from).collect::<Array>().into())
-            }),
-            Err(e) => reject(e),
-        }
-    }
-
-    pub(crate) fn batch(s: &CloudflareStorage, ops: &JsValue) -> Promise {
-        let parsed = (|| {
-            if !Array::is_array(ops) {
-                return Err(Error::invalid("batch needs an array of ops"));
-            }
-            let mut out = Vec::new();
-            for op in ops.unchecked_ref::<Array>().iter() {
-                let put = Reflect::get(&op, &"put".into()).unwrap_or_default();
-                if put.is_undefined() {
-                    let del = Reflect::get(&op, &"delete".into()).unwrap_or_default();
-                    out.push(BatchOp::Delete(key_arg(&del, "delete")?));
-                } else {
-                    let v = Reflect::get(&op, &"value".into()).unwrap_or_default();
-                    out.push(BatchOp::Put(key_arg(&put, "put")?, bytes_arg(&v)?));
-                }
-            }
-            Ok(out)
-        })();
-        let s = s.clone();
-        match parsed {
-            Ok(list) => run(async move { s.batch(list).await.map(|_| JsValue::UNDEFINED) }),
-            Err(e) => reject(e),
-        }
-    }
-
-    pub(crate) fn put_if_absent(s: &CloudflareStorage, key: &JsValue, value: &JsValue) -> Promise {
-        let s = s.clone();
-        match key_arg(key, "key").and_then(|k| Ok((k, bytes_arg(value)?))) {
-            Ok((k, v)) => run(async move { s.put_if_absent(&k, v).await.map(JsValue::from_bool) }),
-            Err(e) => reject(e),
-        }
-    }
 }
 
 /// Workers KV storage (`kvStorage(env.MY_KV)`): eventually consistent, no
@@ -249,42 +144,18 @@ impl JsKvStorage {
     pub fn consistency(&self) -> String {
         "eventual".into()
     }
+}
 
-    /// `StorageAdapter.get`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | undefined>")]
-    pub fn get(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
-        adapter::get(&self.inner, &key)
-    }
-
-    /// `StorageAdapter.put` (large values are chunked).
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn put(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] value: JsValue,
-    ) -> Promise {
-        adapter::put(&self.inner, &key, &value)
-    }
-
-    /// `StorageAdapter.delete`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
-        adapter::delete(&self.inner, &key)
-    }
-
-    /// `StorageAdapter.list`: keys under `prefix`, ascending byte order.
-    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
-    pub fn list(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] prefix: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ListOptions")] options: JsValue,
-    ) -> Promise {
-        adapter::list(&self.inner, &prefix, &options)
-    }
-
-    /// `StorageAdapter.batch` (not atomic on KV: applied in order).
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn batch(&self, #[wasm_bindgen(unchecked_param_type = "BatchOp[]")] ops: JsValue) -> Promise {
-        adapter::batch(&self.inner, &ops)
-    }
+storage_adapter_methods! {
+    JsKvStorage as KvStorage, args: adapter;
+    #[doc = " `StorageAdapter.get`."]
+    get;
+    #[doc = " `StorageAdapter.put` (large values are chunked)."]
+    put;
+    #[doc = " `StorageAdapter.delete`."]
+    delete;
+    #[doc = " `StorageAdapter.list`: keys under `prefix`, ascending byte order."]
+    list;
+    #[doc = " `StorageAdapter.batch` (not atomic on KV: applied in order)."]
+    batch;
 }

@@ -16,6 +16,7 @@
 //! Nothing runs at module load: no `start` function, no randomness or clock
 //! reads until `open()` is called (Workers forbid them at global scope).
 
+pub mod adapter;
 pub mod convert;
 pub mod dto;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod idb;
 #[cfg(feature = "edge")]
 pub mod kv;
 pub mod memory;
+pub mod registry;
 pub mod run;
 pub mod scope;
 pub mod storage;

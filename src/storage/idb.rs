@@ -57,7 +57,7 @@
 //! reads the log tail, runs the store's synchronous `build` on it and `add`s
 //! the record, so a writer racing a faster one cannot starve (idb/append.rs).
 //!
-//! # Connections
+//! # Connections (idb/conn.rs)
 //! - `versionchange` (another context upgrades or deletes the database) and
 //!   `close` (the browser dropped the connection) close ours; the next call
 //!   reopens.
@@ -308,54 +308,6 @@ impl IdbStorage {
         let mut s = self.inner.stats.get();
         f(&mut s);
         self.inner.stats.set(s);
-    }
-
-    /// The current connection, opening one if needed.
-    pub(crate) async fn connection(&self) -> Result<Database> {
-        if self.inner.closed.get() {
-            return Err(self.err("using the storage", "it was closed"));
-        }
-        if let Some(c) = self.inner.conn.borrow().as_ref() {
-            return Ok(c.db.clone());
-        }
-        let _g = self.inner.opening.lock().await;
-        if let Some(c) = self.inner.conn.borrow().as_ref() {
-            return Ok(c.db.clone());
-        }
-        let conn = conn::open(&self.inner.name, self.inner.version, Rc::downgrade(&self.inner)).await?;
-        let db = conn.db.clone();
-        *self.inner.conn.borrow_mut() = Some(conn);
-        if self.inner.opened.replace(true) {
-            self.bump(|s| s.reopens += 1);
-        }
-        Ok(db)
-    }
-
-    /// Forgets the connection (it was lost or is closing); the next call reopens.
-    pub(crate) fn drop_connection(&self) {
-        if let Some(c) = self.inner.conn.borrow_mut().take() {
-            c.close();
-        }
-    }
-
-    /// Runs `f` on a connection; a lost connection is reopened once and `f`
-    /// retried. `f`'s flag says the previous attempt died while committing.
-    async fn with_retry<T>(&self, f: impl AsyncFn(&Database, bool) -> std::result::Result<T, Fail>) -> Result<T> {
-        let mut retried = false;
-        let mut maybe_committed = false;
-        loop {
-            let db = self.connection().await?;
-            match f(&db, maybe_committed).await {
-                Ok(v) => return Ok(v),
-                Err(Fail::Lost { at_commit, .. }) if !retried => {
-                    self.drop_connection();
-                    retried = true;
-                    maybe_committed = at_commit;
-                }
-                Err(Fail::Lost { msg, .. }) => return Err(Error::Storage(msg)),
-                Err(Fail::Other(e)) => return Err(e),
-            }
-        }
     }
 
     /// Queues a write and waits for its group to commit.

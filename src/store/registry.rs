@@ -136,6 +136,16 @@ pub struct RunFilter {
     pub offset: usize,
 }
 
+impl RunFilter {
+    /// Whether `s` passes the workflow and creation-time filters (`status`
+    /// is not checked here: the indexed layout lists by status already).
+    pub(crate) fn keeps(&self, s: &RunSummary) -> bool {
+        self.workflow.as_ref().is_none_or(|w| *w == s.workflow)
+            && self.created_after.is_none_or(|t| s.created_at >= t)
+            && self.created_before.is_none_or(|t| s.created_at < t)
+    }
+}
+
 /// `store.stats()`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
@@ -196,10 +206,7 @@ impl<S: Storage> Store<S> {
             let page = self.storage().list(&prefix, after.as_deref(), Some(size)).await?;
             let Some(last) = page.last().cloned() else { break };
             for (_, s) in self.summaries(&page).await? {
-                let keep = f.workflow.as_ref().is_none_or(|w| *w == s.workflow)
-                    && f.created_after.is_none_or(|t| s.created_at >= t)
-                    && f.created_before.is_none_or(|t| s.created_at < t);
-                if !keep {
+                if !f.keeps(&s) {
                     continue;
                 }
                 if skipped < f.offset {
@@ -256,6 +263,12 @@ impl<S: Storage> Store<S> {
                 stats.steps[i] += u64::from(*n);
             }
         }
+        self.count_scopes(&mut stats).await?;
+        Ok(stats)
+    }
+
+    /// `stats.scopes` and `stats.facts`, counted over every scope (both layouts).
+    pub(super) async fn count_scopes(&self, stats: &mut Stats) -> Result<()> {
         let dims = self.scope_dims().await?;
         stats.scopes = dims.len() as u64;
         let now = self.now();
@@ -263,7 +276,7 @@ impl<S: Storage> Store<S> {
             let scope = self.scope(d).await?;
             stats.facts += scope.with_state(|st| st.visible_facts(now)) as u64;
         }
-        Ok(stats)
+        Ok(())
     }
 
     /// Removes completed and failed runs whose `updatedAt` is older than
@@ -285,18 +298,25 @@ impl<S: Storage> Store<S> {
                 if s.updated_at >= cutoff {
                     continue;
                 }
-                let scope = self.scope(s.scope_dims()).await?;
-                scope.refresh().await?;
-                let run = Run::handle(scope, s.workflow.clone(), s.id.clone(), self.options().lease_ms);
-                // The facts are authoritative: skip a run resumed elsewhere meanwhile.
-                if !run.status().is_terminal() {
-                    continue;
+                if self.remove_ended(&s).await? {
+                    removed += 1;
                 }
-                run.remove(&s).await?;
-                removed += 1;
             }
         }
         Ok(removed)
+    }
+
+    /// Removes the run of `s` if its facts say it has ended (both layouts).
+    /// The facts are authoritative: a run resumed elsewhere meanwhile is kept.
+    pub(super) async fn remove_ended(&self, s: &RunSummary) -> Result<bool> {
+        let scope = self.scope(s.scope_dims()).await?;
+        scope.refresh().await?;
+        let run = Run::handle(scope, s.workflow.clone(), s.id.clone(), self.options().lease_ms);
+        if !run.status().is_terminal() {
+            return Ok(false);
+        }
+        run.remove(s).await?;
+        Ok(true)
     }
 }
 

@@ -138,12 +138,7 @@ impl<S: Storage> Store<S> {
         let (all, _) = self.latest_events().await?;
         let mut runs: Vec<(String, RunSummary)> = all
             .into_iter()
-            .filter(|(_, s)| {
-                f.status.is_none_or(|st| st == s.status)
-                    && f.workflow.as_ref().is_none_or(|w| *w == s.workflow)
-                    && f.created_after.is_none_or(|t| s.created_at >= t)
-                    && f.created_before.is_none_or(|t| s.created_at < t)
-            })
+            .filter(|(_, s)| f.status.is_none_or(|st| st == s.status) && f.keeps(s))
             .collect();
         crate::core::sort::sort_by(&mut runs, |(ka, a), (kb, b)| b.created_at.total_cmp(&a.created_at).then_with(|| ka.cmp(kb)));
         Ok(runs.into_iter().map(|(_, s)| s).skip(f.offset).take(f.limit.unwrap_or(usize::MAX)).collect())
@@ -173,13 +168,7 @@ impl<S: Storage> Store<S> {
                 }
             }
         }
-        let dims = self.scope_dims().await?;
-        stats.scopes = dims.len() as u64;
-        let now = self.now();
-        for d in dims {
-            let scope = self.scope(d).await?;
-            stats.facts += scope.with_state(|st| st.visible_facts(now)) as u64;
-        }
+        self.count_scopes(&mut stats).await?;
         Ok(stats)
     }
 
@@ -194,14 +183,9 @@ impl<S: Storage> Store<S> {
             if !s.status.is_terminal() || s.updated_at > cutoff {
                 continue;
             }
-            let scope = self.scope(s.scope_dims()).await?;
-            scope.refresh().await?;
-            let run = Run::handle(scope, s.workflow.clone(), s.id.clone(), self.options().lease_ms);
-            if !run.status().is_terminal() {
-                continue;
+            if self.remove_ended(&s).await? {
+                removed += 1;
             }
-            run.remove(&s).await?;
-            removed += 1;
         }
         Ok(removed)
     }

@@ -1,7 +1,7 @@
 //! Opening, upgrading and losing connections, and turning IndexedDB errors
 //! into `Error::Storage` messages.
 
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
 
 use futures_util::future::{select, Either};
 use indexed_db_futures::database::Database;
@@ -91,6 +91,56 @@ pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result
     sys.set_onversionchange(Some(handler.as_ref().unchecked_ref()));
     sys.set_onclose(Some(handler.as_ref().unchecked_ref()));
     Ok(Conn { db, handler })
+}
+
+impl IdbStorage {
+    /// The current connection, opening one if needed.
+    pub(crate) async fn connection(&self) -> Result<Database> {
+        if self.inner.closed.get() {
+            return Err(self.err("using the storage", "it was closed"));
+        }
+        if let Some(c) = self.inner.conn.borrow().as_ref() {
+            return Ok(c.db.clone());
+        }
+        let _g = self.inner.opening.lock().await;
+        if let Some(c) = self.inner.conn.borrow().as_ref() {
+            return Ok(c.db.clone());
+        }
+        let conn = open(&self.inner.name, self.inner.version, Rc::downgrade(&self.inner)).await?;
+        let db = conn.db.clone();
+        *self.inner.conn.borrow_mut() = Some(conn);
+        if self.inner.opened.replace(true) {
+            self.bump(|s| s.reopens += 1);
+        }
+        Ok(db)
+    }
+
+    /// Forgets the connection (it was lost or is closing); the next call reopens.
+    pub(crate) fn drop_connection(&self) {
+        if let Some(c) = self.inner.conn.borrow_mut().take() {
+            c.close();
+        }
+    }
+
+    /// Runs `f` on a connection; a lost connection is reopened once and `f`
+    /// retried. `f`'s flag says the previous attempt died while committing.
+    pub(super) async fn with_retry<T>(&self, f: impl AsyncFn(&Database, bool) -> std::result::Result<T, Fail>) -> Result<T> {
+        let mut retried = false;
+        let mut maybe_committed = false;
+        loop {
+            let db = self.connection().await?;
+            match f(&db, maybe_committed).await {
+                Ok(v) => return Ok(v),
+                Err(Fail::Lost { at_commit, .. }) if !retried => {
+                    self.drop_connection();
+                    retried = true;
+                    maybe_committed = at_commit;
+                }
+                Err(Fail::Lost { msg, .. }) => return Err(Error::Storage(msg)),
+                Err(Fail::Other(e)) => return Err(e),
+            }
+        }
+    }
 }
 
 /// `(name, message)` of a JS error value.

@@ -78,6 +78,11 @@ fn opts(clock: Rc<Cell<f64>>) -> StoreOptions {
     StoreOptions::with_clock(move || clock.get())
 }
 
+/// A store on `kv` whose clock is `clock`.
+async fn open(kv: &KvLike, clock: &Rc<Cell<f64>>) -> Store<KvLike> {
+    Store::open(kv.clone(), opts(clock.clone())).await.unwrap()
+}
+
 fn dims() -> Dims {
     Dims::new([("project", "kv")])
 }
@@ -101,8 +106,8 @@ fn two_writers_that_never_see_each_other_lose_nothing() {
     block_on(async {
         let kv = KvLike::default();
         let clock = Rc::new(Cell::new(1000.0));
-        let a = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
-        let b = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let a = open(&kv, &clock).await;
+        let b = open(&kv, &clock).await;
         let sa = a.scope(dims()).await.unwrap();
         let sb = b.scope(dims()).await.unwrap();
         for i in 0..60 {
@@ -112,11 +117,11 @@ fn two_writers_that_never_see_each_other_lose_nothing() {
             assert_eq!((ta.seq, tb.seq), (i as u64 + 1, i as u64 + 1), "each writer numbers its own view");
         }
         // A fresh load merges both logs, deterministically.
-        let c = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let c = open(&kv, &clock).await;
         let sc = c.scope(dims()).await.unwrap();
         assert_eq!(sc.seq(), 120, "no transaction is lost");
         assert_eq!(sc.entities().len(), 121);
-        let d = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let d = open(&kv, &clock).await;
         let sd = d.scope(dims()).await.unwrap();
         assert_eq!(fingerprint(&sc), fingerprint(&sd), "two loads agree");
         // Each writer catches up to the same merged log.
@@ -166,14 +171,14 @@ fn a_record_listed_but_not_yet_readable_is_applied_later() {
     block_on(async {
         let kv = KvLike::default();
         let clock = Rc::new(Cell::new(1000.0));
-        let a = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let a = open(&kv, &clock).await;
         let sa = a.scope(dims()).await.unwrap();
         for i in 0..3 {
             sa.transact(ops("a", i), Provenance::new("a")).await.unwrap();
         }
         let second = kv.mem.list("s/", None, None).await.unwrap().into_iter().filter(|k| k.contains("/t/")).nth(1).unwrap();
         kv.hidden.borrow_mut().push(second);
-        let c = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let c = open(&kv, &clock).await;
         let sc = c.scope(dims()).await.unwrap();
         assert_eq!(sc.seq(), 1, "a prefix of the log, never a gap");
         kv.hidden.borrow_mut().clear();
@@ -187,7 +192,7 @@ fn fork_and_checkpoints_on_eventual_storage() {
     block_on(async {
         let kv = KvLike::default();
         let clock = Rc::new(Cell::new(1000.0));
-        let a = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let a = open(&kv, &clock).await;
         let sa = a.scope(dims()).await.unwrap();
         for i in 0..5 {
             sa.transact(ops("a", i), Provenance::new("a")).await.unwrap();
@@ -196,7 +201,7 @@ fn fork_and_checkpoints_on_eventual_storage() {
         let target = Dims::new([("project", "fork")]);
         let f = sa.fork(&crate::Point::Name("cp".into()), target.clone()).await.unwrap();
         f.transact(ops("f", 0), Provenance::new("f")).await.unwrap();
-        let b = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let b = open(&kv, &clock).await;
         let fb = b.scope(target).await.unwrap();
         assert_eq!(fb.seq(), 6, "seqs continue from the fork point");
         assert_eq!(fb.history("shared", "last").len(), 6, "history carries over");
@@ -218,7 +223,7 @@ fn steps_write_no_registry_key_and_runs_list_from_metadata() {
     block_on(async {
         let kv = KvLike::default();
         let clock = Rc::new(Cell::new(1000.0));
-        let store = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let store = open(&kv, &clock).await;
         let run = store.run(spec(None)).await.unwrap();
         let before = kv.writes_under("r/");
         assert_eq!(before, 1, "creating a run writes one registry event");
@@ -230,7 +235,7 @@ fn steps_write_no_registry_key_and_runs_list_from_metadata() {
         run.complete(Value::from("done")).await.unwrap();
         assert_eq!(kv.writes_under("r/"), before + 1, "a status change writes one event");
         // Another store lists runs from metadata alone.
-        let other = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let other = open(&kv, &clock).await;
         let runs = other.runs(&RunFilter::default()).await.unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].status, RunStatus::Completed);
@@ -273,14 +278,14 @@ fn many_records_keep_snapshots_frequent() {
     block_on(async {
         let kv = KvLike::default();
         let clock = Rc::new(Cell::new(1000.0));
-        let a = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let a = open(&kv, &clock).await;
         let sa = a.scope(dims()).await.unwrap();
         for i in 0..(super::MAX_TAIL_RECORDS as i32 + 10) {
             sa.transact(vec![Op::set("e", [("n", Value::from(i))])], Provenance::new("t")).await.unwrap();
         }
         let snaps = kv.mem.list("s/", None, None).await.unwrap().into_iter().filter(|k| k.contains("/p/")).count();
         assert_eq!(snaps, 1, "one snapshot after MAX_TAIL_RECORDS records, the older one removed");
-        let b = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let b = open(&kv, &clock).await;
         assert_eq!(b.scope(dims()).await.unwrap().seq(), super::MAX_TAIL_RECORDS as u64 + 10);
     });
 }
@@ -321,7 +326,7 @@ fn bytes_per_step_stay_far_below_rewriting_the_run() {
     block_on(async {
         let kv = KvLike::default();
         let clock = Rc::new(Cell::new(1000.0));
-        let store = Store::open(kv.clone(), opts(clock.clone())).await.unwrap();
+        let store = open(&kv, &clock).await;
         let scope = store.scope(dims()).await.unwrap();
         let facts: Vec<Op> = (0..1000).map(|i| Op::set(format!("fact:{i:04}"), [("text", Value::from(format!("observation number {i} of the research run")))])).collect();
         scope.transact(facts, Provenance::new("seed")).await.unwrap();
