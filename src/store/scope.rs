@@ -16,8 +16,11 @@ use crate::storage::{keys, Storage};
 use super::load::{apply_tail, encode_header, fetch_tail, load_checkpoints, load_scope, read_genesis, Genesis};
 use super::{ScopeCell, SnapStats, Store};
 
+mod fork;
 mod pipeline;
+mod view;
 pub(crate) use pipeline::Queue;
+pub use view::ScopeView;
 
 /// How many times a writer re-reads the log after losing a seq claim.
 const MAX_CLAIMS: usize = 64;
@@ -390,104 +393,6 @@ impl<S: Storage> Scope<S> {
         built.ok_or_else(|| Error::Storage("internal: a restore was built but not committed".into()))
     }
 
-    /// Creates scope `dims` holding this scope's log up to `at`; seqs continue
-    /// from there. The target must be empty and differ from this scope.
-    pub async fn fork(&self, at: &Point, dims: Dims) -> Result<Scope<S>> {
-        self.store.check_open()?;
-        let seq = self.cell.state.borrow().resolve(at)?;
-        if dims == self.dims() {
-            return Err(Error::Conflict("cannot fork a scope onto itself".into()));
-        }
-        let target = self.store.scope(dims.clone()).await?;
-        let _guard = target.turn().await;
-        target.catch_up_locked().await?;
-        if target.seq() > 0 {
-            return Err(Error::Conflict("the fork target scope is not empty".into()));
-        }
-        let mut state = self.cell.state.borrow().truncated(seq, dims.clone());
-        // Checkpoints the (transaction-less) target already has are stored:
-        // keep them, as a reopen would.
-        state.checkpoints = target.cell.state.borrow().checkpoints().to_vec();
-        if seq > 0 && self.store.inner.storage.capabilities().atomic_create {
-            self.found_fork(&target, &state, seq).await?;
-        } else if seq > 0 {
-            // Eventually consistent storage: no atomic genesis claim is possible;
-            // the merge layer owns the fork base (see store::merge).
-            let storage = &self.store.inner.storage;
-            let bytes = codec::encode_snapshot(&state);
-            let len = bytes.len();
-            storage.put(&keys::scope_header(&target.cell.key), encode_header(&dims)).await?;
-            let snap_key = super::merge::snapshot_key(&target.cell.key, seq, 0, None);
-            match storage.put_if_absent(&snap_key, bytes).await {
-                Ok(true) => {}
-                Ok(false) => return Err(Error::Conflict("the fork target scope is not empty".into())),
-                Err(e) => {
-                    drop_orphan_header(storage, &target.cell.key).await;
-                    return Err(e);
-                }
-            }
-            target.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
-            super::merge::set_fork_base(&target.cell, seq, snap_key);
-        }
-        *target.cell.state.borrow_mut() = state;
-        drop(_guard);
-        Ok(target)
-    }
-}
-
-impl<S: Storage> Scope<S> {
-    /// Founds `target` as a fork holding `state` (up to `seq`): writes the
-    /// base snapshot under a key of its own, then claims the target's genesis
-    /// record naming it. Losing that claim to a first transaction or another
-    /// fork is `CONFLICT`, and the orphan base is removed; so a fork can never
-    /// hide a transaction acknowledged to another writer.
-    async fn found_fork(&self, target: &Scope<S>, state: &ScopeState, seq: u64) -> Result<()> {
-        let storage = &self.store.inner.storage;
-        let key = &target.cell.key;
-        let bytes = codec::encode_snapshot(state);
-        let len = bytes.len();
-        let base = keys::fork_base(key, seq, &self.store.inner.opts.holder);
-        storage.put(&keys::scope_header(key), encode_header(state.dims())).await?;
-        let base_ref = &base;
-        let undo = |with_genesis: bool| async move {
-            let _ = storage.delete(base_ref).await;
-            if with_genesis {
-                let _ = storage.delete(&keys::genesis(key)).await;
-            }
-            drop_orphan_header(storage, key).await;
-        };
-        if let Err(e) = storage.put(&base, bytes).await {
-            undo(false).await;
-            return Err(e);
-        }
-        let genesis = codec::encode_record(&Genesis::Fork { base: base.clone() });
-        match storage.put_if_absent(&keys::genesis(key), genesis).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let _ = storage.delete(&base).await;
-                return Err(Error::Conflict("the fork target scope is not empty".into()));
-            }
-            Err(e) => {
-                undo(false).await;
-                return Err(e);
-            }
-        }
-        // Stores written before the genesis record existed have none: check
-        // that no transaction predates ours.
-        match storage.list(&keys::log_prefix(key), None, Some(1)).await {
-            Ok(found) if found.is_empty() => {}
-            Ok(_) => {
-                undo(true).await;
-                return Err(Error::Conflict("the fork target scope is not empty".into()));
-            }
-            Err(e) => {
-                undo(true).await;
-                return Err(e);
-            }
-        }
-        target.cell.snap.set(SnapStats { base_seq: seq, base_bytes: len, tail_bytes: 0 });
-        Ok(())
-    }
 }
 
 /// Removes the scope header written just before a first log record (or a
@@ -500,48 +405,5 @@ pub(super) async fn drop_orphan_header<S: Storage>(storage: &S, scope: &str) {
     let snap = storage.list(&keys::snapshot_prefix(scope), None, Some(1)).await;
     if matches!((log, snap), (Ok(l), Ok(s)) if l.is_empty() && s.is_empty()) {
         let _ = storage.delete(&keys::scope_header(scope)).await;
-    }
-}
-
-/// A read-only view of a scope at a fixed seq and time (`scope.asOf(...)`).
-/// History is append-only, so the view never changes.
-pub struct ScopeView {
-    cell: Rc<ScopeCell>,
-    seq: u64,
-    now: f64,
-}
-
-impl ScopeView {
-    fn read<R>(&self, f: impl FnOnce(View<'_>) -> R) -> R {
-        let st = self.cell.state.borrow();
-        f(st.view_at(self.seq, self.now))
-    }
-
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    pub fn at(&self) -> f64 {
-        self.now
-    }
-
-    pub fn entity(&self, id: &str) -> Option<Entity> {
-        self.read(|v| v.entity(id))
-    }
-
-    pub fn value(&self, entity: &str, attr: &str) -> Option<Value> {
-        self.read(|v| v.value(entity, attr))
-    }
-
-    pub fn find(&self, q: &Query) -> Vec<Entity> {
-        self.read(|v| v.find(q))
-    }
-
-    pub fn entities(&self) -> Vec<Entity> {
-        self.read(|v| v.entities())
-    }
-
-    pub fn why(&self, entity: &str, attr: &str) -> Option<FactVersion> {
-        self.read(|v| v.why(entity, attr))
     }
 }
