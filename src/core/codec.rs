@@ -37,14 +37,21 @@ fn encode<T: Serialize>(kind: u8, body: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(kind: u8, key: &str, bytes: &[u8]) -> Result<T> {
+    // Only the postcard call is generic: the header and trailing-bytes checks
+    // and their messages are shared by every record type (one copy, not one
+    // per type: ~3 KB of wasm, BENCHMARKS.md "Size").
+    let body = body(kind, key, bytes)?;
+    let taken = postcard::take_from_bytes(body);
+    match taken {
+        Ok((val, rest)) => no_rest(key, rest).map(|()| val),
+        Err(e) => Err(postcard_error(key, e)),
+    }
+}
+
+/// The postcard body of a record of `kind`, after its two header bytes.
+fn body<'a>(kind: u8, key: &str, bytes: &'a [u8]) -> Result<&'a [u8]> {
     match bytes {
-        [v, k, body @ ..] if *v == FORMAT_VERSION && *k == kind => {
-            let (val, rest) = postcard::take_from_bytes(body).map_err(|e| Error::corrupt(key, e))?;
-            if !rest.is_empty() {
-                return Err(Error::corrupt(key, format!("{} trailing bytes", rest.len())));
-            }
-            Ok(val)
-        }
+        [v, k, body @ ..] if *v == FORMAT_VERSION && *k == kind => Ok(body),
         [v, ..] if *v != FORMAT_VERSION => Err(Error::corrupt(
             key,
             format!("stored format version {v} is not supported by this build (it reads version {FORMAT_VERSION})"),
@@ -52,6 +59,19 @@ fn decode<T: DeserializeOwned>(kind: u8, key: &str, bytes: &[u8]) -> Result<T> {
         [_, k, ..] => Err(Error::corrupt(key, format!("expected a record of kind {:?}, found {:?}", kind as char, *k as char))),
         _ => Err(Error::corrupt(key, "the value is too short to be a Waymark record")),
     }
+}
+
+fn no_rest(key: &str, rest: &[u8]) -> Result<()> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::corrupt(key, format!("{} trailing bytes", rest.len())))
+    }
+}
+
+#[inline(never)]
+fn postcard_error(key: &str, e: postcard::Error) -> Error {
+    Error::corrupt(key, e)
 }
 
 /// Encodes a log record.
