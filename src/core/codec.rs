@@ -35,10 +35,21 @@ fn encode<T: Wire>(kind: u8, body: &T) -> Vec<u8> {
 }
 
 fn decode<T: Wire>(kind: u8, key: &str, bytes: &[u8]) -> Result<T> {
+    let mut out = None;
+    read_body(kind, key, bytes, &mut |r| T::take(r).map(|v| out = Some(v)))?;
+    out.ok_or_else(|| Error::corrupt(key, "the record is empty"))
+}
+
+/// The part of [`decode`] that does not depend on the record type (one copy).
+fn read_body(
+    kind: u8,
+    key: &str,
+    bytes: &[u8],
+    take: &mut dyn FnMut(&mut Reader<'_>) -> std::result::Result<(), WireError>,
+) -> Result<()> {
     let mut r = Reader::new(body(kind, key, bytes)?);
-    let val = T::take(&mut r).map_err(|e| Error::corrupt(key, e))?;
-    no_rest(key, r.rest())?;
-    Ok(val)
+    take(&mut r).map_err(|e| Error::corrupt(key, e))?;
+    no_rest(key, r.rest())
 }
 
 /// The postcard body of a record of `kind`, after its two header bytes.
