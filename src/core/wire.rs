@@ -119,6 +119,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub fn vec<T>(&mut self, mut f: impl FnMut(&mut Self) -> Result<T, WireError>) -> Result<Vec<T>, WireError> {
         let n = self.len()?;
         let mut out = Vec::with_capacity(n);
