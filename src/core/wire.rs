@@ -111,6 +111,7 @@ impl<'a> Reader<'a> {
         self.str().map(str::to_string)
     }
 
+    #[inline]
     pub fn option<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, WireError>) -> Result<Option<T>, WireError> {
         if self.bool()? {
             f(self).map(Some)
