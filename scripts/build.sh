@@ -59,7 +59,9 @@ FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-mutable-globals
 # stack out first (data starts at 1 MiB), so the lowest 1 KiB is never a
 # valid address and wasm-opt may fold constant offsets into loads and stores.
 # Measured (BENCHMARKS.md "Size"): together ~2 KB gzipped off each build.
-OPT=(-Oz --converge --low-memory-unused "${FEATURES[@]}" --strip-debug --strip-producers)
+# --strip-target-features: the features are passed above; engines ignore the
+# section (~0.1 KB).
+OPT=(-Oz --converge --low-memory-unused "${FEATURES[@]}" --strip-debug --strip-producers --strip-target-features)
 
 rm -rf pkg/dist
 cp README.md pkg/README.md  # the package ships the README (pkg/package.json "files")

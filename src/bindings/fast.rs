@@ -11,6 +11,7 @@ use super::dto::Json;
 use super::error::{spawn, to_js};
 use crate::core::tx::{Expiry, Op, Provenance};
 use crate::core::value::Value;
+use crate::core::wire::Reader;
 use super::scope::JsScope;
 use crate::error::{Error, Result};
 
@@ -75,13 +76,6 @@ pub fn tx_info(t: &crate::core::tx::TxInfo) -> JsValue {
     o.into()
 }
 
-/// One op as `writes.js` encodes it: entity, type, delete, unset, ttlMs,
-/// validUntil, set.
-type OpBytes = (String, Option<String>, bool, Option<Vec<String>>, Option<f64>, Option<f64>, Option<Vec<(String, Value)>>);
-
-/// A transaction as `writes.js` encodes it: cause, actor, note, ops.
-type TxBytes = (String, Option<String>, Option<String>, Vec<OpBytes>);
-
 /// `v` as the public path builds it: objects with sorted, unique keys
 /// (`Value::object`; JS sends them in its own order) and finite numbers.
 fn normalized(v: Value) -> Option<Value> {
@@ -97,14 +91,28 @@ fn normalized(v: Value) -> Option<Value> {
 
 /// The ops and provenance `writes.js` encoded, or `None` when the bytes are
 /// not exactly what the public path would accept (the caller falls back to
-/// it, and it reports the problem).
+/// it, and it reports the problem). The layout, in the stored records'
+/// postcard format (`core::wire`): cause, actor?, note?, then the ops, each
+/// entity, type?, delete, unset?, ttlMs?, validUntil?, set?.
 fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
-    let ((cause, actor, note, list), rest): (TxBytes, _) = postcard::take_from_bytes(bytes).ok()?;
-    if !rest.is_empty() || cause.is_empty() || list.is_empty() {
+    let mut r = Reader::new(bytes);
+    let r = &mut r;
+    let cause = r.string().ok()?;
+    let actor = r.option(Reader::string).ok()?;
+    let note = r.option(Reader::string).ok()?;
+    let n = r.len().ok()?;
+    if cause.is_empty() || n == 0 {
         return None;
     }
-    let mut ops = Vec::with_capacity(list.len());
-    for (entity, ty, delete, unset, ttl, until, set) in list {
+    let mut ops = Vec::with_capacity(n);
+    for _ in 0..n {
+        let entity = r.string().ok()?;
+        let ty = r.option(Reader::string).ok()?;
+        let delete = r.bool().ok()?;
+        let unset = r.option(|r| r.vec(Reader::string)).ok()?;
+        let ttl = r.option(Reader::f64).ok()?;
+        let until = r.option(Reader::f64).ok()?;
+        let set = r.option(|r| r.vec(|r| Ok((r.string()?, r.value()?)))).ok()?;
         if entity.is_empty() || ty.as_ref().is_some_and(String::is_empty) {
             return None;
         }
@@ -130,6 +138,9 @@ fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
             };
             ops.push(Op::Set { entity, ty, attrs, expiry });
         }
+    }
+    if !r.rest().is_empty() {
+        return None;
     }
     Some((ops, Provenance { cause, actor, note }))
 }

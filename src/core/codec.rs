@@ -9,12 +9,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+#[cfg(test)]
+use serde::{Deserialize, Serialize};
 
 use crate::core::dims::Dims;
 use crate::core::state::{Checkpoint, Hist, Interner, ScopeState, TxMeta, Version, TYPE_ATTR};
 use crate::core::tx::{OpRecord, TxRecord};
 use crate::core::value::Value;
+use crate::core::wire::{put_bool, put_f64, put_opt_f64, put_opt_str, put_str, put_u64, put_value, Reader, Wire, WireError};
 use crate::error::{Error, Result};
 
 /// The version of the stored format written by this build.
@@ -26,28 +28,37 @@ const KIND_CHECKPOINT: u8 = b'C';
 const KIND_META: u8 = b'M';
 const KIND_OTHER: u8 = b'X';
 
-fn encode<T: Serialize>(kind: u8, body: &T) -> Vec<u8> {
+fn encode<T: Wire>(kind: u8, body: &T) -> Vec<u8> {
     // Room for a typical log record up front: growing from 2 bytes by
     // doubling reallocated ~6 times per commit.
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&[FORMAT_VERSION, kind]);
-    // Serializing into a Vec cannot fail for these types: postcard only errors
-    // on unsupported serde features (none used) or a full fixed buffer.
-    match postcard::to_extend(body, out) {
-        Ok(v) => v,
-        Err(_) => vec![FORMAT_VERSION, kind],
-    }
+    body.put(&mut out);
+    out
 }
 
-fn decode<T: DeserializeOwned>(kind: u8, key: &str, bytes: &[u8]) -> Result<T> {
+fn decode<T: Wire>(kind: u8, key: &str, bytes: &[u8]) -> Result<T> {
+    let mut out = None;
+    read_body(kind, key, bytes, &mut |r| T::take(r).map(|v| out = Some(v)))?;
+    out.ok_or_else(|| Error::corrupt(key, "the record is empty"))
+}
+
+/// The part of [`decode`] that does not depend on the record type (one copy).
+fn read_body(
+    kind: u8,
+    key: &str,
+    bytes: &[u8],
+    take: &mut dyn FnMut(&mut Reader<'_>) -> std::result::Result<(), WireError>,
+) -> Result<()> {
+    let mut r = Reader::new(body(kind, key, bytes)?);
+    take(&mut r).map_err(|e| Error::corrupt(key, e))?;
+    no_rest(key, r.rest())
+}
+
+/// The postcard body of a record of `kind`, after its two header bytes.
+fn body<'a>(kind: u8, key: &str, bytes: &'a [u8]) -> Result<&'a [u8]> {
     match bytes {
-        [v, k, body @ ..] if *v == FORMAT_VERSION && *k == kind => {
-            let (val, rest) = postcard::take_from_bytes(body).map_err(|e| Error::corrupt(key, e))?;
-            if !rest.is_empty() {
-                return Err(Error::corrupt(key, format!("{} trailing bytes", rest.len())));
-            }
-            Ok(val)
-        }
+        [v, k, body @ ..] if *v == FORMAT_VERSION && *k == kind => Ok(body),
         [v, ..] if *v != FORMAT_VERSION => Err(Error::corrupt(
             key,
             format!("stored format version {v} is not supported by this build (it reads version {FORMAT_VERSION})"),
@@ -55,6 +66,86 @@ fn decode<T: DeserializeOwned>(kind: u8, key: &str, bytes: &[u8]) -> Result<T> {
         [_, k, ..] => Err(Error::corrupt(key, format!("expected a record of kind {:?}, found {:?}", kind as char, *k as char))),
         _ => Err(Error::corrupt(key, "the value is too short to be a Waymark record")),
     }
+}
+
+fn no_rest(key: &str, rest: &[u8]) -> Result<()> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::corrupt(key, format!("{} trailing bytes", rest.len())))
+    }
+}
+
+impl Wire for TxRecord {
+    fn put(&self, w: &mut Vec<u8>) {
+        put_u64(w, self.seq);
+        put_f64(w, self.at);
+        put_str(w, &self.cause);
+        put_opt_str(w, self.actor.as_deref());
+        put_opt_str(w, self.note.as_deref());
+        put_u64(w, self.ops.len() as u64);
+        for op in &self.ops {
+            put_op(w, op);
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> std::result::Result<Self, WireError> {
+        Ok(TxRecord {
+            seq: r.u64()?,
+            at: r.f64()?,
+            cause: r.string()?,
+            actor: r.option(Reader::string)?,
+            note: r.option(Reader::string)?,
+            ops: r.vec(take_op)?,
+        })
+    }
+}
+
+fn put_op(w: &mut Vec<u8>, op: &OpRecord) {
+    match op {
+        OpRecord::Set { entity, ty, attrs, valid_until } => {
+            w.push(0);
+            put_str(w, entity);
+            put_opt_str(w, ty.as_deref());
+            put_u64(w, attrs.len() as u64);
+            for (name, v) in attrs {
+                put_str(w, name);
+                put_value(w, v);
+            }
+            put_opt_f64(w, *valid_until);
+        }
+        OpRecord::Unset { entity, attrs } => {
+            w.push(1);
+            put_str(w, entity);
+            put_u64(w, attrs.len() as u64);
+            for name in attrs {
+                put_str(w, name);
+            }
+        }
+        OpRecord::Delete { entity } => {
+            w.push(2);
+            put_str(w, entity);
+        }
+        OpRecord::Type { entity, ty } => {
+            w.push(3);
+            put_str(w, entity);
+            put_opt_str(w, ty.as_deref());
+        }
+    }
+}
+
+fn take_op(r: &mut Reader<'_>) -> std::result::Result<OpRecord, WireError> {
+    Ok(match r.u32()? {
+        0 => OpRecord::Set {
+            entity: r.string()?,
+            ty: r.option(Reader::string)?,
+            attrs: r.vec(|r| Ok((r.string()?, r.value()?)))?,
+            valid_until: r.option(Reader::f64)?,
+        },
+        1 => OpRecord::Unset { entity: r.string()?, attrs: r.vec(Reader::string)? },
+        2 => OpRecord::Delete { entity: r.string()? },
+        3 => OpRecord::Type { entity: r.string()?, ty: r.option(Reader::string)? },
+        _ => return Err("an operation has an unknown kind"),
+    })
 }
 
 /// Encodes a log record.
@@ -83,9 +174,18 @@ pub fn decode_tx(key: &str, bytes: &[u8]) -> Result<TxRecord> {
 }
 
 /// Store-wide metadata (the first key a store writes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreMeta {
     pub created_at: f64,
+}
+
+impl Wire for StoreMeta {
+    fn put(&self, w: &mut Vec<u8>) {
+        put_f64(w, self.created_at);
+    }
+    fn take(r: &mut Reader<'_>) -> std::result::Result<Self, WireError> {
+        Ok(StoreMeta { created_at: r.f64()? })
+    }
 }
 
 pub fn encode_meta(m: &StoreMeta) -> Vec<u8> {
@@ -96,40 +196,52 @@ pub fn decode_meta(key: &str, bytes: &[u8]) -> Result<StoreMeta> {
     decode(KIND_META, key, bytes)
 }
 
-/// Encodes any other serde record (run registry entries, scope headers…).
-pub fn encode_record<T: Serialize>(body: &T) -> Vec<u8> {
+/// Encodes any other record (run registry entries, scope headers…).
+pub fn encode_record<T: Wire>(body: &T) -> Vec<u8> {
     encode(KIND_OTHER, body)
 }
 
-pub fn decode_record<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+pub fn decode_record<T: Wire>(key: &str, bytes: &[u8]) -> Result<T> {
     decode(KIND_OTHER, key, bytes)
 }
 
-#[derive(Serialize, Deserialize)]
-struct CheckpointRec<'a> {
-    name: Cow<'a, str>,
-    seq: u64,
-    at: f64,
-    /// How many checkpoints the writer knew when it created this one. Loading
-    /// orders by (seq, ord, at, name): `checkpoints()` is ordered by seq, then
-    /// creation, and neither `at` (clocks repeat and go backwards) nor the key
-    /// (hex of the name) can carry creation order.
-    ord: u64,
+/// A checkpoint as stored: `name`, `seq`, `at`, then `ord`, how many
+/// checkpoints the writer knew when it created this one. Loading orders by
+/// (seq, ord, at, name): `checkpoints()` is ordered by seq, then creation,
+/// and neither `at` (clocks repeat and go backwards) nor the key (hex of the
+/// name) can carry creation order.
+struct CheckpointRec(Checkpoint, u64);
+
+impl Wire for CheckpointRec {
+    fn put(&self, w: &mut Vec<u8>) {
+        put_str(w, &self.0.name);
+        put_u64(w, self.0.seq);
+        put_f64(w, self.0.at);
+        put_u64(w, self.1);
+    }
+    fn take(r: &mut Reader<'_>) -> std::result::Result<Self, WireError> {
+        Ok(CheckpointRec(Checkpoint { name: r.string()?, seq: r.u64()?, at: r.f64()? }, r.u64()?))
+    }
 }
 
 /// Encodes a checkpoint; `ord` is its creation ordinal in the scope (the
 /// number of checkpoints that existed before it).
 pub fn encode_checkpoint(cp: &Checkpoint, ord: u64) -> Vec<u8> {
-    encode(KIND_CHECKPOINT, &CheckpointRec { name: Cow::Borrowed(&cp.name), seq: cp.seq, at: cp.at, ord })
+    let mut out = vec![FORMAT_VERSION, KIND_CHECKPOINT];
+    put_str(&mut out, &cp.name);
+    put_u64(&mut out, cp.seq);
+    put_f64(&mut out, cp.at);
+    put_u64(&mut out, ord);
+    out
 }
 
 /// Decodes a checkpoint and its creation ordinal.
 pub fn decode_checkpoint(key: &str, bytes: &[u8]) -> Result<(Checkpoint, u64)> {
-    let r: CheckpointRec = decode(KIND_CHECKPOINT, key, bytes)?;
-    Ok((Checkpoint { name: r.name.into_owned(), seq: r.seq, at: r.at }, r.ord))
+    let CheckpointRec(cp, ord) = decode(KIND_CHECKPOINT, key, bytes)?;
+    Ok((cp, ord))
 }
 
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 struct SnapRec<'a> {
     dims: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     names: Vec<Cow<'a, str>>,
@@ -138,7 +250,7 @@ struct SnapRec<'a> {
     types: Vec<(u32, Vec<(u32, Option<u32>)>)>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 struct TxRec<'a> {
     at: f64,
     cause: Cow<'a, str>,
@@ -147,7 +259,7 @@ struct TxRec<'a> {
     touched: Cow<'a, [(u32, u32)]>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 struct FactRec<'a> {
     e: u32,
     a: u32,
@@ -187,12 +299,90 @@ pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
             .collect(),
         types,
     };
-    encode(KIND_SNAPSHOT, &rec)
+    let mut out = vec![FORMAT_VERSION, KIND_SNAPSHOT];
+    put_snapshot(&mut out, &rec);
+    out
+}
+
+fn put_snapshot(w: &mut Vec<u8>, rec: &SnapRec<'_>) {
+    put_u64(w, rec.dims.len() as u64);
+    for (k, v) in &rec.dims {
+        put_str(w, k);
+        put_str(w, v);
+    }
+    put_u64(w, rec.names.len() as u64);
+    for n in &rec.names {
+        put_str(w, n);
+    }
+    put_u64(w, rec.txs.len() as u64);
+    for t in &rec.txs {
+        put_f64(w, t.at);
+        put_str(w, &t.cause);
+        put_opt_str(w, t.actor.as_deref());
+        put_opt_str(w, t.note.as_deref());
+        put_u64(w, t.touched.len() as u64);
+        for &(e, a) in t.touched.iter() {
+            put_u64(w, e.into());
+            put_u64(w, a.into());
+        }
+    }
+    put_u64(w, rec.facts.len() as u64);
+    for f in &rec.facts {
+        put_u64(w, f.e.into());
+        put_u64(w, f.a.into());
+        put_u64(w, f.versions.len() as u64);
+        for (seq, valid_until, value) in &f.versions {
+            put_u64(w, (*seq).into());
+            put_opt_f64(w, *valid_until);
+            put_bool(w, value.is_some());
+            if let Some(v) = value {
+                put_value(w, v);
+            }
+        }
+    }
+    put_u64(w, rec.types.len() as u64);
+    for (e, h) in &rec.types {
+        put_u64(w, (*e).into());
+        put_u64(w, h.len() as u64);
+        for &(seq, ty) in h {
+            put_u64(w, seq.into());
+            put_bool(w, ty.is_some());
+            if let Some(t) = ty {
+                put_u64(w, t.into());
+            }
+        }
+    }
+}
+
+fn take_snapshot<'a>(r: &mut Reader<'a>) -> std::result::Result<SnapRec<'a>, WireError> {
+    Ok(SnapRec {
+        dims: r.vec(|r| Ok((Cow::Borrowed(r.str()?), Cow::Borrowed(r.str()?))))?,
+        names: r.vec(|r| r.str().map(Cow::Borrowed))?,
+        txs: r.vec(|r| {
+            Ok(TxRec {
+                at: r.f64()?,
+                cause: Cow::Borrowed(r.str()?),
+                actor: r.option(|r| r.str().map(Cow::Borrowed))?,
+                note: r.option(|r| r.str().map(Cow::Borrowed))?,
+                touched: Cow::Owned(r.vec(|r| Ok((r.u32()?, r.u32()?)))?),
+            })
+        })?,
+        facts: r.vec(|r| {
+            Ok(FactRec {
+                e: r.u32()?,
+                a: r.u32()?,
+                versions: r.vec(|r| Ok((r.u32()?, r.option(Reader::f64)?, r.option(|r| r.value().map(Cow::Owned))?)))?,
+            })
+        })?,
+        types: r.vec(|r| Ok((r.u32()?, r.vec(|r| Ok((r.u32()?, r.option(Reader::u32)?)))?)))?,
+    })
 }
 
 /// Decodes and checks a snapshot stored at `key`.
 pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
-    let rec: SnapRec = decode(KIND_SNAPSHOT, key, bytes)?;
+    let mut r = Reader::new(body(KIND_SNAPSHOT, key, bytes)?);
+    let rec = take_snapshot(&mut r).map_err(|e| Error::corrupt(key, e))?;
+    no_rest(key, r.rest())?;
     let bad = |why: &str| Error::corrupt(key, format!("inconsistent snapshot: {why}"));
     let mut names = Interner::default();
     for (i, n) in rec.names.iter().enumerate() {
@@ -306,7 +496,144 @@ mod packing_tests {
             facts: (0..2).map(|_| FactRec { e: 0, a: 1, versions: vec![(1, None, None)] }).collect(),
             types: vec![],
         };
-        let err = decode_snapshot("k", &encode(KIND_SNAPSHOT, &rec)).unwrap_err();
+        let mut bytes = vec![FORMAT_VERSION, KIND_SNAPSHOT];
+        put_snapshot(&mut bytes, &rec);
+        let err = decode_snapshot("k", &bytes).unwrap_err();
         assert_eq!(err.code().as_str(), "CORRUPT", "{err}");
+    }
+}
+
+/// The hand-written wire format (`core::wire`) against postcard + serde,
+/// which wrote these records before: the same bytes both ways.
+#[cfg(test)]
+mod postcard_compat {
+    use super::*;
+    use crate::core::workflow::RunStatus;
+    use crate::store::RunSummary;
+
+    fn postcard_record<T: Serialize>(kind: u8, body: &T) -> Vec<u8> {
+        postcard::to_extend(body, vec![FORMAT_VERSION, kind]).unwrap()
+    }
+
+    fn values() -> Vec<Value> {
+        let mut deep = Value::array([]);
+        for _ in 0..300 {
+            deep = Value::array([deep]);
+        }
+        vec![
+            Value::Null,
+            Value::from(true),
+            Value::from(false),
+            Value::from(-1.5e300),
+            Value::from("é \u{1F600}"),
+            Value::array([Value::from(1.0), Value::Null, Value::array([])]),
+            Value::object([("b", Value::from("x".repeat(300))), ("a", Value::object([("k", Value::from(2.0))]))]),
+        ]
+    }
+
+    fn tx() -> TxRecord {
+        TxRecord {
+            seq: u64::MAX / 3,
+            at: 1_700_000_000_000.25,
+            cause: "turn:1".into(),
+            actor: Some("assistant".into()),
+            note: None,
+            ops: vec![
+                OpRecord::Set {
+                    entity: "e:1".into(),
+                    ty: Some("T".into()),
+                    attrs: values().into_iter().enumerate().map(|(i, v)| (format!("a{i}"), v)).collect(),
+                    valid_until: Some(5.0),
+                },
+                OpRecord::Set { entity: "e:2".into(), ty: None, attrs: vec![], valid_until: None },
+                OpRecord::Unset { entity: "e:3".into(), attrs: vec!["x".into(), "y".into()] },
+                OpRecord::Delete { entity: "e:4".into() },
+                OpRecord::Type { entity: "e:5".into(), ty: None },
+                OpRecord::Type { entity: "e:6".into(), ty: Some("U".into()) },
+            ],
+        }
+    }
+
+    #[test]
+    fn log_records_are_postcard() {
+        let rec = tx();
+        let theirs = postcard_record(KIND_TX, &rec);
+        assert_eq!(encode_tx(&rec), theirs);
+        assert_eq!(decode_tx("k", &theirs).unwrap(), rec);
+    }
+
+    #[test]
+    fn snapshots_are_postcard() {
+        let mut st = ScopeState::new(Dims::new([("p".to_string(), "q".to_string())]));
+        st.apply(&tx()).unwrap_or_default();
+        for seq in 1..=200u64 {
+            let ops = (0..3)
+                .map(|i| OpRecord::Set {
+                    entity: format!("e{}", (seq * 7 + i) % 150),
+                    ty: (i == 0).then(|| format!("T{}", seq % 3)),
+                    attrs: vec![("a".into(), Value::from(seq as f64)), ("b".into(), Value::from("v"))],
+                    valid_until: (i == 1).then_some(seq as f64 * 2.0),
+                })
+                .collect();
+            let note = (seq % 2 == 0).then(|| "n".to_string());
+            st.apply(&TxRecord { seq, at: seq as f64, cause: "c".into(), actor: None, note, ops }).unwrap();
+        }
+        let ours = encode_snapshot(&st);
+        let mut r = Reader::new(&ours[2..]);
+        let rec = take_snapshot(&mut r).unwrap();
+        assert!(r.rest().is_empty());
+        assert_eq!(postcard_record(KIND_SNAPSHOT, &rec), ours);
+        let back = decode_snapshot("k", &ours).unwrap();
+        assert_eq!(encode_snapshot(&back), ours);
+    }
+
+    #[test]
+    fn other_records_are_postcard() {
+        #[derive(Serialize)]
+        struct Cp<'a>(&'a str, u64, f64, u64);
+        let cp = Checkpoint { name: "before-summary".into(), seq: 300, at: 2.5 };
+        let theirs = postcard_record(KIND_CHECKPOINT, &Cp(&cp.name, cp.seq, cp.at, 7));
+        assert_eq!(encode_checkpoint(&cp, 7), theirs);
+        assert_eq!(decode_checkpoint("k", &theirs).unwrap(), (cp, 7));
+
+        let meta = StoreMeta { created_at: 1.25 };
+        assert_eq!(encode_meta(&meta), postcard_record(KIND_META, &meta.created_at));
+        assert_eq!(decode_meta("k", &encode_meta(&meta)).unwrap(), meta);
+
+        let pairs = vec![("project".to_string(), "acme".to_string()), ("w".to_string(), String::new())];
+        assert_eq!(encode_record(&pairs), postcard_record(KIND_OTHER, &pairs));
+        for status in RunStatus::ALL {
+            let s = RunSummary {
+                workflow: "research".into(),
+                id: "q1".into(),
+                scope: pairs.clone(),
+                status,
+                created_at: 1.0,
+                updated_at: 2.0,
+                error: (status == RunStatus::Failed).then(|| "boom".into()),
+                steps: [0, 1, 200, 3, 70_000],
+            };
+            let theirs = postcard_record(KIND_OTHER, &s);
+            assert_eq!(encode_record(&s), theirs);
+            assert_eq!(decode_record::<RunSummary>("k", &theirs).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn bad_bytes_are_corrupt_not_panics() {
+        let good = encode_tx(&tx());
+        for n in 0..good.len() {
+            let _ = decode_tx("k", &good[..n]).unwrap_err();
+        }
+        let mut flipped = good.clone();
+        for i in 2..flipped.len() {
+            flipped[i] ^= 0xff;
+            let _ = decode_tx("k", &flipped);
+            flipped[i] ^= 0xff;
+        }
+        // A huge length must not allocate.
+        let mut huge = vec![FORMAT_VERSION, KIND_OTHER];
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        assert!(decode_record::<Vec<(String, String)>>("k", &huge).is_err());
     }
 }

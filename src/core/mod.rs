@@ -11,6 +11,7 @@ pub mod sort;
 pub mod state;
 pub mod tx;
 pub mod value;
+pub mod wire;
 pub mod workflow;
 
 #[cfg(test)]

@@ -33,6 +33,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::task::Poll;
+
+use futures_util::future::LocalBoxFuture;
 
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::prelude::*;
@@ -438,7 +441,7 @@ impl Storage for KvStorage {
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(PARALLEL) {
-            out.extend(futures_util::future::try_join_all(chunk.iter().map(|k| self.get(k))).await?);
+            out.extend(join_ok(chunk.iter().map(|k| Box::pin(self.get(k)) as LocalBoxFuture<'_, _>).collect()).await?);
         }
         Ok(out)
     }
@@ -450,13 +453,47 @@ impl Storage for KvStorage {
 
 impl KvStorage {
     async fn run_group(&self, group: Vec<BatchOp>) -> Result<()> {
-        futures_util::future::try_join_all(group.into_iter().map(|op| async move {
-            match op {
-                BatchOp::Put(k, v) => self.put(&k, v).await,
-                BatchOp::Delete(k) => self.delete(&k).await,
-            }
-        }))
-        .await
-        .map(drop)
+        let ops = group.into_iter().map(|op| -> LocalBoxFuture<'_, Result<()>> {
+            Box::pin(async move {
+                match op {
+                    BatchOp::Put(k, v) => self.put(&k, v).await,
+                    BatchOp::Delete(k) => self.delete(&k).await,
+                }
+            })
+        });
+        join_ok(ops.collect()).await.map(drop)
     }
+}
+
+/// Runs `futs` concurrently and returns their outputs in order; the first
+/// error is returned at once and the others are dropped, as
+/// `futures_util::future::try_join_all` does. Hand-written for size: above
+/// 30 futures (we run up to [`PARALLEL`] = 32) `try_join_all` switches to
+/// `FuturesOrdered`, whose task queue, binary heap and `Arc` wakers cost the
+/// workerd wasm ~2.6 KB gzipped (BENCHMARKS.md "Size"). Polling every
+/// pending future on each wake is what `try_join_all` does for small sets.
+async fn join_ok<T>(futs: Vec<LocalBoxFuture<'_, Result<T>>>) -> Result<Vec<T>> {
+    let mut futs: Vec<Option<LocalBoxFuture<'_, Result<T>>>> = futs.into_iter().map(Some).collect();
+    let mut done: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        let mut pending = false;
+        for (slot, out) in futs.iter_mut().zip(done.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(Ok(v)) => {
+                        *out = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(done.drain(..).flatten().collect()))
+        }
+    })
+    .await
 }

@@ -15,6 +15,8 @@
 //! rewritten whenever a run is opened, so a crash between the two heals.
 
 use serde::{Deserialize, Serialize};
+
+use crate::core::wire::{put_f64, put_opt_str, put_str, put_u64, Reader, Wire, WireError};
 use sha2::{Digest, Sha256};
 
 use crate::core::codec;
@@ -41,6 +43,44 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// Steps per state, in `StepState::ALL` order.
     pub steps: [u32; 5],
+}
+
+impl Wire for RunSummary {
+    fn put(&self, w: &mut Vec<u8>) {
+        put_str(w, &self.workflow);
+        put_str(w, &self.id);
+        self.scope.put(w);
+        w.push(match self.status {
+            RunStatus::Running => 0,
+            RunStatus::Paused => 1,
+            RunStatus::Completed => 2,
+            RunStatus::Failed => 3,
+        });
+        put_f64(w, self.created_at);
+        put_f64(w, self.updated_at);
+        put_opt_str(w, self.error.as_deref());
+        for n in self.steps {
+            put_u64(w, n.into());
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> std::result::Result<Self, WireError> {
+        Ok(RunSummary {
+            workflow: r.string()?,
+            id: r.string()?,
+            scope: Wire::take(r)?,
+            status: match r.u32()? {
+                0 => RunStatus::Running,
+                1 => RunStatus::Paused,
+                2 => RunStatus::Completed,
+                3 => RunStatus::Failed,
+                _ => return Err("a run status is unknown"),
+            },
+            created_at: r.f64()?,
+            updated_at: r.f64()?,
+            error: r.option(Reader::string)?,
+            steps: [r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?],
+        })
+    }
 }
 
 impl RunSummary {

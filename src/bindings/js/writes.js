@@ -5,7 +5,7 @@
 // field, key and value (~4 µs for a one-attribute transaction). Here the
 // common, well-formed input is read once in JS and handed to Rust as one
 // byte string in postcard's wire format (https://postcard.jamesmunns.com/wire-format),
-// the codec the store already uses, of the tuple
+// the format of the stored records (src/core/wire.rs), of the tuple
 //   (cause, actor?, note?, [(entity, type?, delete, unset?, ttlMs?,
 //    validUntil?, set?)])
 // decoded by `parse_transaction` in src/bindings/fast.rs. (A JSON text

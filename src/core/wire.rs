@@ -1,0 +1,237 @@
+//! The postcard wire format of the stored records, written and read by hand.
+//!
+//! The records were (and, in the tests, still are) encoded with serde +
+//! postcard; this module produces and accepts exactly the same bytes
+//! (`tests/format_compat.rs` reads the fixtures, the tests below compare
+//! with postcard byte for byte). Why by hand: serde's generic visitors and
+//! postcard's deserializer were compiled once per record type and per
+//! `Vec<T>`, ~26 KB of wasm for about twenty types; this is one small
+//! reader and writer (BENCHMARKS.md "Size", STYLE.md habit 12).
+//!
+//! postcard 1.x, as used here: unsigned integers above `u8` are LEB128
+//! varints, `f64` is 8 little-endian bytes, `bool` one byte (0 or 1),
+//! strings and sequences a varint length then their contents, `Option` a
+//! 0/1 byte then the value, enums a varint variant index then the variant's
+//! fields, structs and tuples their fields in order.
+
+use crate::core::value::Value;
+
+/// The deepest nesting a stored value may have (as `Value::validate`).
+const MAX_DEPTH: usize = 256;
+
+/// Why bytes could not be read (becomes the `reason` of a `CORRUPT` error).
+pub type WireError = &'static str;
+
+/// A record in the stored format.
+pub trait Wire: Sized {
+    fn put(&self, w: &mut Vec<u8>);
+    fn take(r: &mut Reader<'_>) -> Result<Self, WireError>;
+}
+
+/// Reads postcard values from a byte slice. Never panics: every length is
+/// checked against the bytes left, and preallocation is bounded by them.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, depth: 0 }
+    }
+
+    /// Bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    fn take_bytes(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if n > self.bytes.len() {
+            return Err("the data ends too early");
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take_bytes(1)?[0])
+    }
+
+    pub fn u64(&mut self) -> Result<u64, WireError> {
+        let mut out = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            if i == 9 && b > 1 {
+                return Err("a varint is out of range");
+            }
+            out |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(out);
+            }
+        }
+        Err("a varint is out of range")
+    }
+
+    pub fn u32(&mut self) -> Result<u32, WireError> {
+        u32::try_from(self.u64()?).map_err(|_| "a varint is out of range")
+    }
+
+    pub fn f64(&mut self) -> Result<f64, WireError> {
+        let b = self.take_bytes(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(f64::from_le_bytes(a))
+    }
+
+    pub fn bool(&mut self) -> Result<bool, WireError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err("a boolean is neither 0 nor 1"),
+        }
+    }
+
+    /// A sequence length, checked against the bytes left (every element
+    /// takes at least one byte), so it can size an allocation.
+    pub fn len(&mut self) -> Result<usize, WireError> {
+        let n = self.u64()?;
+        if n > self.bytes.len() as u64 {
+            return Err("a length is longer than the data");
+        }
+        Ok(n as usize)
+    }
+
+    pub fn str(&mut self) -> Result<&'a str, WireError> {
+        let n = self.len()?;
+        std::str::from_utf8(self.take_bytes(n)?).map_err(|_| "a string is not UTF-8")
+    }
+
+    pub fn string(&mut self) -> Result<String, WireError> {
+        self.str().map(str::to_string)
+    }
+
+    #[inline]
+    pub fn option<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, WireError>) -> Result<Option<T>, WireError> {
+        if self.bool()? {
+            f(self).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    #[inline]
+    pub fn vec<T>(&mut self, mut f: impl FnMut(&mut Self) -> Result<T, WireError>) -> Result<Vec<T>, WireError> {
+        let n = self.len()?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(f(self)?);
+        }
+        Ok(out)
+    }
+
+    pub fn value(&mut self) -> Result<Value, WireError> {
+        Ok(match self.u32()? {
+            0 => Value::Null,
+            1 => Value::Bool(self.bool()?),
+            2 => Value::Number(self.f64()?),
+            3 => Value::String(self.str()?.into()),
+            tag @ (4 | 5) => {
+                if self.depth >= MAX_DEPTH + 1 {
+                    return Err("a value is nested too deeply");
+                }
+                self.depth += 1;
+                let v = if tag == 4 {
+                    self.vec(Self::value).map(|v| Value::Array(v.into_boxed_slice()))
+                } else {
+                    self.vec(|r| Ok((Box::<str>::from(r.str()?), r.value()?))).map(|v| Value::Object(v.into_boxed_slice()))
+                };
+                self.depth -= 1;
+                v?
+            }
+            _ => return Err("a value has an unknown kind"),
+        })
+    }
+}
+
+pub fn put_u64(w: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        w.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    w.push(n as u8);
+}
+
+pub fn put_f64(w: &mut Vec<u8>, n: f64) {
+    w.extend_from_slice(&n.to_le_bytes());
+}
+
+pub fn put_bool(w: &mut Vec<u8>, b: bool) {
+    w.push(b as u8);
+}
+
+pub fn put_str(w: &mut Vec<u8>, s: &str) {
+    put_u64(w, s.len() as u64);
+    w.extend_from_slice(s.as_bytes());
+}
+
+pub fn put_opt_str(w: &mut Vec<u8>, s: Option<&str>) {
+    put_bool(w, s.is_some());
+    if let Some(s) = s {
+        put_str(w, s);
+    }
+}
+
+pub fn put_opt_f64(w: &mut Vec<u8>, n: Option<f64>) {
+    put_bool(w, n.is_some());
+    if let Some(n) = n {
+        put_f64(w, n);
+    }
+}
+
+pub fn put_value(w: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => w.push(0),
+        Value::Bool(b) => {
+            w.push(1);
+            put_bool(w, *b);
+        }
+        Value::Number(n) => {
+            w.push(2);
+            put_f64(w, *n);
+        }
+        Value::String(s) => {
+            w.push(3);
+            put_str(w, s);
+        }
+        Value::Array(items) => {
+            w.push(4);
+            put_u64(w, items.len() as u64);
+            for item in items.iter() {
+                put_value(w, item);
+            }
+        }
+        Value::Object(entries) => {
+            w.push(5);
+            put_u64(w, entries.len() as u64);
+            for (k, item) in entries.iter() {
+                put_str(w, k);
+                put_value(w, item);
+            }
+        }
+    }
+}
+
+/// String pairs (dims, a run's scope).
+impl Wire for Vec<(String, String)> {
+    fn put(&self, w: &mut Vec<u8>) {
+        put_u64(w, self.len() as u64);
+        for (k, v) in self {
+            put_str(w, k);
+            put_str(w, v);
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        r.vec(|r| Ok((r.string()?, r.string()?)))
+    }
+}
