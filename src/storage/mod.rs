@@ -210,14 +210,3 @@ pub async fn list_all<S: Storage + ?Sized>(s: &S, prefix: &str, after: Option<&s
         }
     }
 }
-
-// The wasm heap allocator: talc instead of std's dlmalloc, ~2 KB gzipped
-// smaller and no more memory in use (BENCHMARKS.md "Size": 28.8 MB vs
-// 29.4 MB of wasm memory for the same 4,000 transactions). It sits here
-// rather than in lib.rs only because lib.rs has another owner; it belongs
-// to the crate, not to storage.
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-// SAFETY: wasm32-unknown-unknown without atomics runs on one thread, the
-// one precondition of `TalckWasm::new_global`.
-static ALLOC: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
