@@ -94,7 +94,7 @@ impl<'a> Reader<'a> {
 
     /// A sequence length, checked against the bytes left (every element
     /// takes at least one byte), so it can size an allocation.
-    pub fn len(&mut self) -> Result<usize, WireError> {
+    pub fn seq_len(&mut self) -> Result<usize, WireError> {
         let n = self.u64()?;
         if n > self.bytes.len() as u64 {
             return Err("a length is longer than the data");
@@ -103,7 +103,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn str(&mut self) -> Result<&'a str, WireError> {
-        let n = self.len()?;
+        let n = self.seq_len()?;
         std::str::from_utf8(self.take_bytes(n)?).map_err(|_| "a string is not UTF-8")
     }
 
@@ -122,7 +122,7 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub fn vec<T>(&mut self, mut f: impl FnMut(&mut Self) -> Result<T, WireError>) -> Result<Vec<T>, WireError> {
-        let n = self.len()?;
+        let n = self.seq_len()?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(f(self)?);
@@ -137,7 +137,7 @@ impl<'a> Reader<'a> {
             2 => Value::Number(self.f64()?),
             3 => Value::String(self.str()?.into()),
             tag @ (4 | 5) => {
-                if self.depth >= MAX_DEPTH + 1 {
+                if self.depth > MAX_DEPTH {
                     return Err("a value is nested too deeply");
                 }
                 self.depth += 1;

@@ -32,7 +32,6 @@
 //! already dead; it never passes less than 60 s.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::task::Poll;
 
 use futures_util::future::LocalBoxFuture;
@@ -133,8 +132,10 @@ pub struct KvStorage {
     ns: KvNamespace,
     prefix: String,
     chunk: usize,
-    /// (prefix, last key returned) → KV cursor just after it.
-    cursors: std::rc::Rc<RefCell<HashMap<(String, String), String>>>,
+    /// (prefix, last key returned, KV cursor just after it). At most 65
+    /// entries: a `Vec` searched linearly rather than a `HashMap` (~0.8 KB
+    /// gzipped of workerd wasm, BENCHMARKS.md "Size").
+    cursors: std::rc::Rc<RefCell<Vec<(String, String, String)>>>,
 }
 
 impl std::fmt::Debug for KvStorage {
@@ -325,7 +326,11 @@ impl KvStorage {
         let full_prefix = format!("{}{prefix}", self.prefix);
         let after = after.filter(|a| *a >= prefix);
         // Resume where the previous page ended, when that is where we are.
-        let mut cursor = after.and_then(|a| self.cursors.borrow_mut().remove(&(prefix.to_string(), a.to_string())));
+        let mut cursor = after.and_then(|a| {
+            let mut cache = self.cursors.borrow_mut();
+            let i = cache.iter().position(|(p, l, _)| p == prefix && l == a)?;
+            Some(cache.swap_remove(i).2)
+        });
         let mut skipping = after.is_some() && cursor.is_none();
         loop {
             let want = if skipping { PAGE } else { (limit - out.len()).min(PAGE) };
@@ -359,7 +364,10 @@ impl KvStorage {
                             if cache.len() > 64 {
                                 cache.clear();
                             }
-                            cache.insert((prefix.to_string(), last.clone()), c);
+                            match cache.iter_mut().find(|(p, l, _)| p == prefix && l == last) {
+                                Some(e) => e.2 = c,
+                                None => cache.push((prefix.to_string(), last.clone(), c)),
+                            }
                         }
                     }
                     return Ok(out);
