@@ -100,7 +100,7 @@ fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
     let cause = r.string().ok()?;
     let actor = r.option(Reader::string).ok()?;
     let note = r.option(Reader::string).ok()?;
-    let n = r.len().ok()?;
+    let n = r.seq_len().ok()?;
     if cause.is_empty() || n == 0 {
         return None;
     }
