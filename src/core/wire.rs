@@ -54,11 +54,27 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, WireError> {
-        Ok(self.take_bytes(1)?[0])
+        let (&b, rest) = self.bytes.split_first().ok_or("the data ends too early")?;
+        self.bytes = rest;
+        Ok(b)
     }
 
+    /// Inlined with a one-byte fast path: lengths, tags and small numbers
+    /// are almost always below 128, and reopening a scope reads millions.
+    #[inline]
     pub fn u64(&mut self) -> Result<u64, WireError> {
+        match self.bytes.split_first() {
+            Some((&b, rest)) if b < 0x80 => {
+                self.bytes = rest;
+                Ok(u64::from(b))
+            }
+            _ => self.u64_long(),
+        }
+    }
+
+    fn u64_long(&mut self) -> Result<u64, WireError> {
         let mut out = 0u64;
         for i in 0..10 {
             let b = self.u8()?;
