@@ -108,13 +108,12 @@ pub(crate) fn put_if_absent<S: Storage + Clone + 'static>(s: &S, key: &JsValue, 
 /// The arguments of `list(prefix, { after?, limit? })`.
 pub(crate) fn list_args(prefix: &JsValue, options: &JsValue) -> Result<ListArgs> {
     let p = key_arg(prefix, "prefix")?;
-    let at = At::root("options");
     let (mut after, mut limit) = (None, None);
-    for (k, v) in convert::fields(options, &at, &["after", "limit"])? {
+    for (k, v) in convert::fields(options, &At::root("options"), &["after", "limit"])? {
         if k == "after" {
-            after = Some(convert::string(&v, &at)?);
+            after = Some(convert::string(&v, &At::root("options.after"))?);
         } else {
-            limit = Some(convert::seq(&v, &at)? as usize);
+            limit = Some(convert::seq(&v, &At::root("options.limit"))? as usize);
         }
     }
     Ok((p, after, limit))
@@ -128,12 +127,14 @@ pub(crate) fn batch_ops(ops: &JsValue) -> Result<Vec<BatchOp>> {
     let mut out = Vec::new();
     for op in ops.unchecked_ref::<Array>().iter() {
         let put = Reflect::get(&op, &"put".into()).unwrap_or_default();
-        if put.is_undefined() {
-            let del = Reflect::get(&op, &"delete".into()).unwrap_or_default();
-            out.push(BatchOp::Delete(key_arg(&del, "delete")?));
-        } else {
+        let del = Reflect::get(&op, &"delete".into()).unwrap_or_default();
+        if !put.is_undefined() {
             let v = Reflect::get(&op, &"value".into()).unwrap_or_default();
             out.push(BatchOp::Put(key_arg(&put, "put")?, bytes_arg(&v)?));
+        } else if !del.is_undefined() {
+            out.push(BatchOp::Delete(key_arg(&del, "delete")?));
+        } else {
+            return Err(Error::invalid("each batch op is { put, value } or { delete }"));
         }
     }
     Ok(out)

@@ -153,7 +153,7 @@ impl JsIdbStorage {
 }
 
 storage_adapter_methods! {
-    JsIdbStorage as IndexedDbStorage, args: idb_args;
+    JsIdbStorage as IndexedDbStorage, args: adapter;
     get;
     put;
     delete;
@@ -163,55 +163,6 @@ storage_adapter_methods! {
     batch;
     #[doc = " Creates the key if it is missing; `false` if it exists."]
     put_if_absent;
-}
-
-/// How `IndexedDbStorage` parses `list`'s and `batch`'s arguments. Its error
-/// messages differ from those of the other storage classes (`adapter.rs`):
-/// kept as they are, since this module only removes duplicated code.
-mod idb_args {
-    use js_sys::{Array, Reflect};
-    use wasm_bindgen::prelude::*;
-    use wasm_bindgen::JsCast;
-
-    use crate::bindings::adapter::{bytes_arg, key_arg, ListArgs};
-    use crate::bindings::convert::{self, At};
-    use crate::error::{Error, Result};
-    use crate::storage::BatchOp;
-
-    pub(super) fn list_args(prefix: &JsValue, options: &JsValue) -> Result<ListArgs> {
-        let prefix = convert::string(prefix, &At::root("prefix"))?;
-        let (mut after, mut limit) = (None, None);
-        if !options.is_undefined() && !options.is_null() {
-            for (k, v) in convert::fields(options, &At::root("options"), &["after", "limit"])? {
-                if v.is_undefined() {
-                    continue;
-                }
-                match k.as_str() {
-                    "after" => after = Some(convert::string(&v, &At::root("options.after"))?),
-                    _ => limit = Some(convert::seq(&v, &At::root("options.limit"))? as usize),
-                }
-            }
-        }
-        Ok((prefix, after, limit))
-    }
-
-    pub(super) fn batch_ops(ops: &JsValue) -> Result<Vec<BatchOp>> {
-        let arr = ops.dyn_ref::<Array>().ok_or_else(|| Error::invalid("ops must be an array"))?;
-        arr.iter()
-            .map(|op| {
-                let put = Reflect::get(&op, &"put".into()).unwrap_or(JsValue::UNDEFINED);
-                if !put.is_undefined() {
-                    let value = Reflect::get(&op, &"value".into()).unwrap_or(JsValue::UNDEFINED);
-                    return Ok(BatchOp::Put(key_arg(&put, "key")?, bytes_arg(&value)?));
-                }
-                let del = Reflect::get(&op, &"delete".into()).unwrap_or(JsValue::UNDEFINED);
-                if !del.is_undefined() {
-                    return Ok(BatchOp::Delete(key_arg(&del, "key")?));
-                }
-                Err(Error::invalid("each op is { put, value } or { delete }"))
-            })
-            .collect()
-    }
 }
 
 #[wasm_bindgen(typescript_custom_section)]
