@@ -1,5 +1,5 @@
 //! Rust → JS: values and DTOs (`Entity`, `FactVersion`, `Change`,
-//! `Checkpoint`, `TxInfo`) written as JSON text in Rust and built by one
+//! `Checkpoint`; `TxInfo` is built in `fast.rs`) written as JSON text in Rust and built by one
 //! `JSON.parse` call: a single boundary crossing however large the result,
 //! fresh copies every time, and `JSON.parse` creates every key — `__proto__`
 //! included — as an own data property without touching any prototype.
@@ -13,7 +13,6 @@ use wasm_bindgen::prelude::*;
 use crate::core::diff::Change;
 use crate::core::read::{Entity, FactVersion};
 use crate::core::state::Checkpoint;
-use crate::core::tx::TxInfo;
 use crate::core::value::Value;
 
 #[wasm_bindgen]
@@ -253,18 +252,6 @@ impl Json {
         self.list_of(cs, Self::checkpoint);
     }
 
-    /// `{ seq, at, cause }`
-    pub fn tx(&mut self, t: &TxInfo) {
-        self.out.push('{');
-        self.field("seq", true);
-        self.num(t.seq as f64);
-        self.field("at", false);
-        self.num(t.at);
-        self.field("cause", false);
-        self.str(&t.cause);
-        self.out.push('}');
-    }
-
     /// A string → string map (scope dimensions).
     pub fn pairs<'a>(&mut self, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
         self.out.push('{');
@@ -308,8 +295,4 @@ pub fn value(v: &Value) -> JsValue {
 
 pub fn opt_value(v: Option<&Value>) -> JsValue {
     v.map_or(JsValue::UNDEFINED, value)
-}
-
-pub fn tx(t: &TxInfo) -> JsValue {
-    build(|j| j.tx(t))
 }
