@@ -6,14 +6,14 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::convert::{self, At};
+use super::convert::{self, At, OpParts};
 use super::dto::Json;
 use super::error::{spawn, to_js};
 use crate::core::tx::{Expiry, Op, Provenance};
 use crate::core::value::Value;
 use crate::core::wire::Reader;
 use super::scope::JsScope;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[wasm_bindgen(js_class = Scope)]
 impl JsScope {
@@ -21,9 +21,7 @@ impl JsScope {
     /// once the store is closed (`reads.js` keys its value cache on it).
     #[wasm_bindgen(js_name = __generation, skip_typescript)]
     pub fn generation(&self) -> std::result::Result<u32, JsValue> {
-        if self.scope().store().is_closed() {
-            return Err(to_js(Error::Closed));
-        }
+        self.open().map_err(to_js)?;
         Ok(self.scope().generation())
     }
 
@@ -34,9 +32,7 @@ impl JsScope {
     #[wasm_bindgen(js_name = __valueEntry, skip_typescript)]
     pub fn value_entry(&self, entity: JsValue, attribute: JsValue) -> std::result::Result<String, JsValue> {
         let entry = || -> Result<String> {
-            if self.scope().store().is_closed() {
-                return Err(Error::Closed);
-            }
+            self.open()?;
             let e = convert::string(&entity, &At::root("entity"))?;
             let a = convert::string(&attribute, &At::root("attribute"))?;
             let Some(v) = self.scope().why(&e, &a) else { return Ok(String::new()) };
@@ -105,6 +101,7 @@ fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
         return None;
     }
     let mut ops = Vec::with_capacity(n);
+    let at = At::root("ops");
     for _ in 0..n {
         let entity = r.string().ok()?;
         let ty = r.option(Reader::string).ok()?;
@@ -122,22 +119,11 @@ fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
             (None, None) => None,
             _ => return None,
         };
-        if (expiry.is_some() && set.is_none()) || (!delete && unset.is_none() && set.is_none() && ty.is_none()) {
-            return None;
-        }
-        if delete {
-            ops.push(Op::Delete { entity: entity.clone() });
-        }
-        if let Some(attrs) = unset {
-            ops.push(Op::Unset { entity: entity.clone(), attrs });
-        }
-        if set.is_some() || ty.is_some() {
-            let attrs = match set {
-                Some(s) => s.into_iter().map(|(k, v)| Some((k, normalized(v)?))).collect::<Option<Vec<_>>>()?,
-                None => Vec::new(),
-            };
-            ops.push(Op::Set { entity, ty, attrs, expiry });
-        }
+        let set = match set {
+            Some(s) => Some(s.into_iter().map(|(k, v)| Some((k, normalized(v)?))).collect::<Option<Vec<_>>>()?),
+            None => None,
+        };
+        convert::expand(OpParts { entity, ty, delete, unset, set, expiry }, &at, &mut ops).ok()?;
     }
     if !r.rest().is_empty() {
         return None;

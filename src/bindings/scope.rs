@@ -41,7 +41,7 @@ impl JsScope {
     }
 
     /// Synchronous calls throw `CLOSED` once the store is closed.
-    fn open(&self) -> Result<()> {
+    pub(crate) fn open(&self) -> Result<()> {
         if self.inner.store().is_closed() {
             return Err(Error::Closed);
         }
