@@ -52,7 +52,7 @@ impl JsScope {
 extern "C" {
     /// A plain object being filled in as a `TxInfo`.
     #[wasm_bindgen(extends = js_sys::Object)]
-    type TxObject;
+    pub type TxObject;
     #[wasm_bindgen(method, setter = seq)]
     fn set_seq(this: &TxObject, v: f64);
     #[wasm_bindgen(method, setter = at)]
@@ -136,9 +136,17 @@ impl JsScope {
     /// `transact` for input `writes.js` has read and encoded: a promise of
     /// the `TxInfo`, or `undefined` to send the call to the public path.
     #[wasm_bindgen(js_name = __transactBytes, skip_typescript)]
-    pub fn transact_bytes(&self, bytes: &[u8]) -> JsValue {
+    /// `info` is the answer `{ seq, at, cause }` with `cause` already set
+    /// to the transaction's cause: only `seq` and `at` are filled in.
+    pub fn transact_bytes(&self, bytes: &[u8], info: TxObject) -> JsValue {
         let Some((ops, prov)) = parse_transaction(bytes) else { return JsValue::UNDEFINED };
         let scope = self.scope().clone();
-        spawn(async move { Ok(tx_info(&scope.transact(ops, prov).await?)) }).into()
+        spawn(async move {
+            let t = scope.transact(ops, prov).await?;
+            info.set_seq(t.seq as f64);
+            info.set_at(t.at);
+            Ok(info.into())
+        })
+        .into()
     }
 }

@@ -38,6 +38,9 @@ fn encode<T: Wire>(kind: u8, body: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&[FORMAT_VERSION, kind]);
     body.put(&mut out);
+    // Give back the unused room (in place: the allocator splits the block):
+    // memory storage keeps these bytes, and a typical record is far smaller.
+    out.shrink_to_fit();
     out
 }
 

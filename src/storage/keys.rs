@@ -44,8 +44,19 @@ pub fn log_prefix(scope: &str) -> String {
 }
 
 pub fn log(scope: &str, seq: u64) -> String {
-    // Built by hand, not `format!`: this runs once per commit.
-    let digits = seq.to_string();
+    // Built by hand, not `format!` or `to_string`: this runs once per commit.
+    let mut digits = [0u8; 20]; // u64::MAX has 20 digits
+    let mut first = digits.len();
+    let mut n = seq;
+    loop {
+        first -= 1;
+        digits[first] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = &digits[first..];
     let mut key = String::with_capacity(scope.len() + 5 + SEQ_WIDTH.max(digits.len()));
     key.push_str("s/");
     key.push_str(scope);
@@ -53,7 +64,7 @@ pub fn log(scope: &str, seq: u64) -> String {
     for _ in digits.len()..SEQ_WIDTH {
         key.push('0');
     }
-    key.push_str(&digits);
+    key.extend(digits.iter().map(|&d| char::from(d)));
     key
 }
 
@@ -130,6 +141,12 @@ mod tests {
         assert!(a < b);
         assert_eq!(seq_of(&b).unwrap(), 10);
         assert!(seq_of("s/x/t/abc").is_err());
+        assert_eq!(log("x", 0), "s/x/t/000000000000");
+        assert_eq!(log("x", 1_234_567), "s/x/t/000001234567");
+        assert_eq!(log("x", u64::MAX), format!("s/x/t/{}", u64::MAX));
+        for seq in [1, 99, 100, u64::from(u32::MAX), 999_999_999_999] {
+            assert_eq!(seq_of(&log("s", seq)).unwrap(), seq);
+        }
     }
 
     #[test]

@@ -127,9 +127,11 @@
       value(o[k], depth + 1);
     }
   }
+  let cause = ""; // the cause of the transaction being encoded
   function provenance(p) {
     if (!plain(p)) throw FALLBACK;
-    let cause, actor, note;
+    let actor, note;
+    cause = undefined;
     for (const k of Object.keys(p)) {
       if (k === "cause") cause = p[k];
       else if (k === "actor") actor = p[k];
@@ -201,7 +203,10 @@
       // the input again and reports what is wrong with it.
       return undefined;
     }
-    return scope.__transactBytes(bytes);
+    // The answer is made here, with the cause as given (a valid cause is
+    // stored unchanged); Rust fills in `seq` and `at`. This saves copying
+    // the cause back out of wasm memory and three property crossings.
+    return scope.__transactBytes(bytes, { seq: 0, at: 0, cause });
   }
   Scope.prototype.transact = function transact(ops, provenance) {
     return fast(this, ops, provenance) ?? rustTransact.call(this, ops, provenance);
