@@ -27,7 +27,8 @@
 //!   of that call gets it, nothing is applied;
 //! - a backend without an atomic `create_all` (the default), the first
 //!   transaction of a scope (it also writes the header and genesis record)
-//!   and a lone transaction take the one-at-a-time path.
+//!   and a lone transaction (except on instant, i.e. memory, storage) take
+//!   the one-at-a-time path.
 //!
 //! Call order is kept. The queue is first in, first out, and only the lock
 //! holder takes from it, so seqs follow the order of the `transact` calls.
@@ -180,9 +181,9 @@ impl Future for Fired<'_> {
 
 /// One transaction waiting in a [`Queue`], and its answer once committed.
 struct Queued {
-    prov: Provenance,
-    /// The ops, validated and resolved at time 0 (lent to the record while a
-    /// run is being created) ...
+    /// The provenance (lent to the record while a run is being created) ...
+    prov: RefCell<Provenance>,
+    /// ... the ops, validated and resolved at time 0 (lent likewise) ...
     ops: RefCell<Vec<OpRecord>>,
     /// ... and the `ttlMs` of each, which [`Queued::ops_at`] adds to the
     /// transaction's time.
@@ -208,7 +209,7 @@ impl Queued {
             .collect();
         let ops = resolve_ops(ops, 0.0)?;
         Ok(Queued {
-            prov,
+            prov: RefCell::new(prov),
             ops: RefCell::new(ops),
             ttls,
             answer: RefCell::new(None),
@@ -223,13 +224,18 @@ impl Queued {
         self.timed(self.ops.borrow().clone(), at)
     }
 
-    /// [`Queued::ops_at`] without a copy; [`Queued::give_back`] returns them.
-    fn take_ops_at(&self, at: f64) -> Vec<OpRecord> {
-        self.timed(std::mem::take(&mut *self.ops.borrow_mut()), at)
+    /// The record of this transaction at `seq` and `at`, built without a
+    /// copy: the provenance and ops are lent to it, and [`Queued::give_back`]
+    /// returns them when the record is not committed.
+    fn lend(&self, seq: u64, at: f64) -> TxRecord {
+        let Provenance { cause, actor, note } = self.prov.take();
+        let ops = self.timed(self.ops.take(), at);
+        TxRecord { seq, at, cause, actor, note, ops }
     }
 
-    fn give_back(&self, ops: Vec<OpRecord>) {
-        *self.ops.borrow_mut() = ops;
+    fn give_back(&self, rec: TxRecord) {
+        *self.prov.borrow_mut() = Provenance { cause: rec.cause, actor: rec.actor, note: rec.note };
+        *self.ops.borrow_mut() = rec.ops;
     }
 
     fn timed(&self, mut ops: Vec<OpRecord>, at: f64) -> Vec<OpRecord> {
@@ -412,7 +418,13 @@ impl<S: Storage> Scope<S> {
                 run.iter().for_each(|q| q.answer(Err(e.clone())));
                 return;
             }
-            if run.len() == 1 || self.seq() == 0 || !storage.capabilities().atomic_create {
+            // A lone transaction is committed by the run path only on
+            // instant (memory) storage, whose `create_all` always exists:
+            // there it saves copying the transaction for a retry (the run
+            // path lends it to the record). Elsewhere `put_if_absent` is
+            // what every backend implements.
+            let lone = run.len() == 1 && !storage.instant();
+            if lone || self.seq() == 0 || !storage.capabilities().atomic_create {
                 let q = run.pop_front().expect("non-empty");
                 q.answer(self.commit_one(&q).await);
                 continue;
@@ -426,7 +438,7 @@ impl<S: Storage> Scope<S> {
 
     /// One transaction on the one-at-a-time path.
     async fn commit_one(&self, q: &Queued) -> Result<TxInfo> {
-        let build = |_: &ScopeState, at: f64| Ok(Some((q.prov.clone(), q.ops_at(at))));
+        let build = |_: &ScopeState, at: f64| Ok(Some((q.prov.borrow().clone(), q.ops_at(at))));
         let built = self.commit_locked(&build).await?;
         built.ok_or_else(|| Error::Storage("internal: a transaction was built but not committed".into()))
     }
@@ -445,15 +457,7 @@ impl<S: Storage> Scope<S> {
         while let Some(q) = run.front() {
             // Times never go backwards within a scope (as-of by time is a prefix).
             let at = last_at.map_or(now, |last| now.max(last));
-            let ops = q.take_ops_at(at);
-            let rec = TxRecord {
-                seq: seq + 1,
-                at,
-                cause: q.prov.cause.clone(),
-                actor: q.prov.actor.clone(),
-                note: q.prov.note.clone(),
-                ops,
-            };
+            let rec = q.lend(seq + 1, at);
             let bytes = codec::encode_tx(&rec);
             if bytes.len() > MAX_TX_BYTES {
                 let e = Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES };
@@ -461,7 +465,7 @@ impl<S: Storage> Scope<S> {
                 continue;
             }
             if !out.is_empty() && bytes_total + bytes.len() > MAX_RUN_BYTES {
-                q.give_back(rec.ops); // for the next run
+                q.give_back(rec); // for the next run
                 break;
             }
             bytes_total += bytes.len();
@@ -508,7 +512,7 @@ impl<S: Storage> Scope<S> {
         // Another writer took the next seq (or the backend cannot create
         // atomically): the one-at-a-time path catches up and retries.
         for b in rest {
-            b.q.give_back(b.rec.ops);
+            b.q.give_back(b.rec);
             b.q.answer(self.commit_one(&b.q).await);
         }
     }
