@@ -21,10 +21,15 @@ use waymark::{Dims, Error, Op, Result, Value};
 struct Pipe {
     mem: MemoryStorage,
     runs: Rc<RefCell<Vec<(usize, usize)>>>,
-    fail_next_run: Rc<Cell<bool>>,
-    /// Before the next `create_all`: "another writer" creates the k-th key
-    /// of the run first (with that record's own bytes).
-    steal_next_run_at: Rc<Cell<Option<usize>>>,
+    /// Fails the `create_all` after this many more have succeeded.
+    fail_run: Rc<Cell<Option<usize>>>,
+    /// `Some((r, k))`: after `r` more `create_all`s, "another writer"
+    /// creates the k-th key of the next one first (with that record's own bytes).
+    steal: Rc<Cell<Option<(usize, usize)>>>,
+    /// The scope's seq, read at the start and at the end of each
+    /// `create_all` into `seen` (when set by a test).
+    probe: Rc<RefCell<Option<Box<dyn Fn() -> u64>>>>,
+    seen: Rc<RefCell<Vec<(u64, u64)>>>,
     /// Behave like a backend without `create_all` (the default `None`).
     unsupported: bool,
 }
@@ -66,19 +71,34 @@ impl Storage for Pipe {
         if self.unsupported {
             return Ok(None);
         }
+        let probe = || self.probe.borrow().as_ref().map_or(0, |f| f());
+        let at_start = probe();
         yield_now().await;
-        if self.fail_next_run.replace(false) {
-            return Err(Error::Storage("injected create_all failure".into()));
+        match self.fail_run.get() {
+            Some(0) => {
+                self.fail_run.set(None);
+                return Err(Error::Storage("injected create_all failure".into()));
+            }
+            Some(n) => self.fail_run.set(Some(n - 1)),
+            None => {}
         }
         let asked = entries.len();
-        if let Some((k, v)) = self.steal_next_run_at.take().and_then(|k| entries.get(k)) {
-            self.mem.raw_put(k, v.clone());
+        match self.steal.get() {
+            Some((0, k)) => {
+                self.steal.set(None);
+                if let Some((k, v)) = entries.get(k) {
+                    self.mem.raw_put(k, v.clone());
+                }
+            }
+            Some((r, k)) => self.steal.set(Some((r - 1, k))),
+            None => {}
         }
         let r = self.mem.create_all(entries).await;
         if let Ok(Some(n)) = r {
             self.runs.borrow_mut().push((asked, n));
         }
         yield_now().await;
+        self.seen.borrow_mut().push((at_start, probe()));
         r
     }
     fn capabilities(&self) -> Capabilities {
@@ -163,7 +183,7 @@ fn a_failed_run_fails_each_of_its_transactions_and_applies_nothing() {
         let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
         let scope = store.scope(dims()).await.unwrap();
         scope.transact(tx(0), prov("c0")).await.unwrap();
-        pipe.fail_next_run.set(true);
+        pipe.fail_run.set(Some(0));
         // Issued together, the ten go in one run, and it fails.
         let txs = join_all((1..=10).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
         for t in &txs {
@@ -338,7 +358,7 @@ fn a_run_cut_short_by_another_writer_finishes_one_by_one() {
         let scope = store.scope(dims()).await.unwrap();
         scope.transact(tx(0), prov("c0")).await.unwrap();
         // The run is c1..c10 at seqs 2..11; seq 5 is taken before it lands.
-        pipe.steal_next_run_at.set(Some(3));
+        pipe.steal.set(Some((0, 3)));
         let txs = join_all((1..=10).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await;
         let seqs: Vec<u64> = txs.into_iter().map(|t| t.unwrap().seq).collect();
         assert_eq!(seqs, [2, 3, 4, 6, 7, 8, 9, 10, 11, 12], "the created prefix keeps its seqs; the rest follow the other writer's");
@@ -347,4 +367,59 @@ fn a_run_cut_short_by_another_writer_finishes_one_by_one() {
     });
     assert_eq!(pipe.runs()[0], (10, 3), "the run created its first three records");
     check_log(&pipe.mem, 12);
+}
+
+/// Issues `n` transactions c1..cn at once on a scope that already holds c0,
+/// with `pipe.probe` reading the scope's seq; returns their answers.
+fn burst(pipe: &Pipe, n: i32, before: impl FnOnce(&Pipe)) -> Vec<Result<waymark::TxInfo>> {
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(0), prov("c0")).await.unwrap();
+        let s = scope.clone();
+        *pipe.probe.borrow_mut() = Some(Box::new(move || s.seq()));
+        before(pipe);
+        join_all((1..=n).map(|i| scope.transact(tx(i), prov(&format!("c{i}"))))).await
+    })
+}
+
+#[test]
+fn a_long_run_goes_in_chunks_each_applied_while_the_next_is_stored() {
+    let pipe = Pipe::default();
+    let txs = burst(&pipe, 600, |_| {});
+    let seqs: Vec<u64> = txs.into_iter().map(|t| t.unwrap().seq).collect();
+    assert_eq!(seqs, (2..=601).collect::<Vec<_>>(), "seqs follow call order across chunks");
+    assert_eq!(pipe.runs(), [(250, 250), (250, 250), (100, 100)], "chunks of 250 records");
+    // Each chunk's create_all starts before the chunk ahead of it is applied,
+    // and by the time it is stored that chunk has been applied.
+    assert_eq!(*pipe.seen.borrow(), [(1, 1), (1, 251), (251, 501)]);
+    check_log(&pipe.mem, 601);
+}
+
+#[test]
+fn a_failed_chunk_fails_itself_and_every_later_one_and_keeps_the_earlier_ones() {
+    let pipe = Pipe::default();
+    let txs = burst(&pipe, 600, |p| p.fail_run.set(Some(1)));
+    for (i, t) in txs.iter().enumerate() {
+        if i < 250 {
+            assert_eq!(t.as_ref().unwrap().seq, i as u64 + 2, "the first chunk was stored and answered");
+        } else {
+            assert_eq!(code(t.as_ref().unwrap_err()), "STORAGE", "c{} was in or after the failed chunk", i + 1);
+        }
+    }
+    assert_eq!(pipe.runs(), [(250, 250)], "nothing was tried after the failed chunk");
+    check_log(&pipe.mem, 251);
+}
+
+#[test]
+fn a_chunk_cut_short_by_another_writer_leaves_a_prefix_and_the_rest_follow_one_by_one() {
+    let pipe = Pipe::default();
+    // The first chunk goes through; "another writer" takes the 11th key of
+    // the second one (seq 262) just before it lands.
+    let txs = burst(&pipe, 600, |p| p.steal.set(Some((1, 10))));
+    let seqs: Vec<u64> = txs.into_iter().map(|t| t.unwrap().seq).collect();
+    let want: Vec<u64> = (2..=261).chain(263..=602).collect();
+    assert_eq!(seqs, want, "the created prefix keeps its seqs; the rest follow the other writer's");
+    assert_eq!(pipe.runs()[..2], [(250, 250), (250, 10)]);
+    check_log(&pipe.mem, 602);
 }

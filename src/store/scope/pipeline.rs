@@ -57,7 +57,7 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use futures_util::future::{select, Either};
+use futures_util::future::{join, select, Either};
 use futures_util::lock::MutexGuard;
 
 use super::Scope;
@@ -71,6 +71,9 @@ use crate::storage::{keys, Storage};
 /// single record still goes, alone), per `create_all`.
 const MAX_RUN: usize = 1000;
 const MAX_RUN_BYTES: usize = 4 * 1024 * 1024;
+/// Records per `create_all` within a run on storage that is not instant
+/// ([`Scope::create_run`]).
+const CHUNK: usize = 250;
 
 /// The transactions and turns of one scope waiting for its write lock, oldest first.
 #[derive(Default)]
@@ -477,32 +480,65 @@ impl<S: Storage> Scope<S> {
         out
     }
 
-    /// Creates the built records in one [`Storage::create_all`], applies and
+    /// Creates the built records with [`Storage::create_all`], applies and
     /// answers the created ones; the rest go one at a time.
+    ///
+    /// On storage that is not instant a long run goes in chunks of
+    /// [`CHUNK`]: each chunk is created as soon as the one before it is
+    /// stored, and the one before is applied and answered while this one is
+    /// in flight. IndexedDB does its part in another process, so Waymark's
+    /// part (applying, answering the promises) overlaps it instead of
+    /// following it. A chunk is created only after every earlier one was,
+    /// so what is created is still a prefix of the run.
     async fn create_run(&self, built: Vec<(Built, Vec<u8>)>) {
         let storage = &self.store.inner.storage;
-        let mut entries = Vec::with_capacity(built.len());
-        let mut run = Vec::with_capacity(built.len());
-        for (b, bytes) in built {
-            entries.push((keys::log(&self.cell.key, b.rec.seq), bytes));
-            run.push(b);
-        }
-        let created = match storage.create_all(entries).await {
-            Ok(Some(n)) => n.min(run.len()),
-            Ok(None) => 0,
-            Err(e) => {
-                // Atomic: nothing of the run was written.
-                run.iter().for_each(|b| b.q.answer(Err(e.clone())));
-                return;
-            }
-        };
-        let rest = run.split_off(created);
+        let chunk = if storage.instant() { usize::MAX } else { CHUNK };
+        let mut built = built.into_iter();
+        let mut stored: Vec<Built> = Vec::new();
         let mut tail_bytes = 0;
-        for b in run {
-            let applied = self.cell.state.borrow_mut().apply(&b.rec);
-            tail_bytes += b.len;
-            b.q.answer(applied.map(|()| b.rec.info()));
+        let mut rest: Vec<Built> = Vec::new();
+        loop {
+            let mut entries = Vec::new();
+            let mut run = Vec::new();
+            for (b, bytes) in built.by_ref().take(chunk) {
+                entries.push((keys::log(&self.cell.key, b.rec.seq), bytes));
+                run.push(b);
+            }
+            if run.is_empty() {
+                break;
+            }
+            let previous = std::mem::take(&mut stored);
+            let apply_previous = async {
+                if previous.is_empty() {
+                    return 0;
+                }
+                // Let the storage start this chunk's transaction first (its
+                // queue runs as a task scheduled by `create_all`).
+                YieldOnce(false).await;
+                self.apply_answer(previous)
+            };
+            let (created, applied) = join(storage.create_all(entries), apply_previous).await;
+            tail_bytes += applied;
+            let created = match created {
+                Ok(Some(n)) => n.min(run.len()),
+                Ok(None) => 0,
+                Err(e) => {
+                    // Atomic: nothing of this chunk was written, and no later
+                    // chunk was tried.
+                    for b in run.into_iter().chain(built.by_ref().map(|(b, _)| b)) {
+                        b.q.answer(Err(e.clone()));
+                    }
+                    break;
+                }
+            };
+            rest = run.split_off(created);
+            stored = run;
+            if !rest.is_empty() {
+                rest.extend(built.by_ref().map(|(b, _)| b));
+                break;
+            }
         }
+        tail_bytes += self.apply_answer(stored);
         if tail_bytes > 0 {
             let mut snap = self.cell.snap.get();
             snap.tail_bytes += tail_bytes;
@@ -515,5 +551,17 @@ impl<S: Storage> Scope<S> {
             b.q.give_back(b.rec);
             b.q.answer(self.commit_one(&b.q).await);
         }
+    }
+
+    /// Applies created records in order and answers their transactions;
+    /// returns their encoded size (for the snapshot policy).
+    fn apply_answer(&self, stored: Vec<Built>) -> usize {
+        let mut bytes = 0;
+        for b in stored {
+            let applied = self.cell.state.borrow_mut().apply(&b.rec);
+            bytes += b.len;
+            b.q.answer(applied.map(|()| b.rec.info()));
+        }
+        bytes
     }
 }
