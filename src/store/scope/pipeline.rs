@@ -432,10 +432,7 @@ impl<S: Storage> Scope<S> {
                 q.answer(self.commit_one(&q).await);
                 continue;
             }
-            let built = self.build_run(&mut run);
-            if !built.is_empty() {
-                self.create_run(built).await;
-            }
+            self.create_run(&mut run).await;
         }
     }
 
@@ -448,16 +445,16 @@ impl<S: Storage> Scope<S> {
 
     /// Builds records for the front of `run` on top of the loaded state,
     /// within [`MAX_RUN_BYTES`]; answers those that cannot be built.
-    fn build_run(&self, run: &mut VecDeque<Rc<Queued>>) -> Vec<(Built, Vec<u8>)> {
+    /// At most `limit` records, following seq `seq` at time `last_at`.
+    fn build_run(&self, run: &mut VecDeque<Rc<Queued>>, (mut seq, mut last_at): (u64, Option<f64>), limit: usize) -> Vec<(Built, Vec<u8>)> {
         let now = self.store.now();
         if !now.is_finite() {
             run.drain(..).for_each(|q| q.answer(Err(Error::invalid("the clock returned a non-finite time"))));
             return Vec::new();
         }
-        let (mut seq, mut last_at) = self.with_state(|st| (st.seq(), st.last_at()));
         let mut out: Vec<(Built, Vec<u8>)> = Vec::new();
         let mut bytes_total = 0usize;
-        while let Some(q) = run.front() {
+        while let Some(q) = run.front().filter(|_| out.len() < limit) {
             // Times never go backwards within a scope (as-of by time is a prefix).
             let at = last_at.map_or(now, |last| now.max(last));
             let rec = q.lend(seq + 1, at);
@@ -480,61 +477,66 @@ impl<S: Storage> Scope<S> {
         out
     }
 
-    /// Creates the built records with [`Storage::create_all`], applies and
-    /// answers the created ones; the rest go one at a time.
+    /// Builds records for the front of `run` and creates them with
+    /// [`Storage::create_all`], applies and answers the created ones; the
+    /// rest of what was built goes one at a time.
     ///
     /// On storage that is not instant a long run goes in chunks of
-    /// [`CHUNK`]: each chunk is created as soon as the one before it is
-    /// stored, and the one before is applied and answered while this one is
-    /// in flight. IndexedDB does its part in another process, so Waymark's
-    /// part (applying, answering the promises) overlaps it instead of
-    /// following it. A chunk is created only after every earlier one was,
-    /// so what is created is still a prefix of the run.
-    async fn create_run(&self, built: Vec<(Built, Vec<u8>)>) {
+    /// [`CHUNK`]: while a chunk is being stored, the one before it is
+    /// applied and answered and the one after it is built, and it goes to
+    /// storage as soon as this one is stored. IndexedDB does its part in
+    /// another process, so Waymark's part (encoding, applying, answering the
+    /// promises) overlaps it instead of following it. A chunk is created
+    /// only after every earlier one was, so what is created is still a
+    /// prefix; a chunk that fails takes its error, and what was built after
+    /// it goes back to the front of `run`.
+    async fn create_run(&self, run: &mut VecDeque<Rc<Queued>>) {
         let storage = &self.store.inner.storage;
-        let chunk = if storage.instant() { usize::MAX } else { CHUNK };
-        let mut built = built.into_iter();
+        let chunk = if storage.instant() { MAX_RUN } else { CHUNK };
+        let mut next = self.build_run(run, self.with_state(|st| (st.seq(), st.last_at())), chunk);
         let mut stored: Vec<Built> = Vec::new();
         let mut tail_bytes = 0;
         let mut rest: Vec<Built> = Vec::new();
-        loop {
-            let mut entries = Vec::new();
-            let mut run = Vec::new();
-            for (b, bytes) in built.by_ref().take(chunk) {
+        while !next.is_empty() {
+            let mut entries = Vec::with_capacity(next.len());
+            let mut this = Vec::with_capacity(next.len());
+            for (b, bytes) in next {
                 entries.push((keys::log(&self.cell.key, b.rec.seq), bytes));
-                run.push(b);
+                this.push(b);
             }
-            if run.is_empty() {
-                break;
-            }
+            let from = this.last().map(|b| (b.rec.seq, Some(b.rec.at))).unwrap_or_default();
             let previous = std::mem::take(&mut stored);
-            let apply_previous = async {
-                if previous.is_empty() {
-                    return 0;
+            let queued = &mut *run;
+            let meanwhile = async move {
+                if previous.is_empty() && queued.is_empty() {
+                    return (0, Vec::new());
                 }
                 // Let the storage start this chunk's transaction first (its
                 // queue runs as a task scheduled by `create_all`).
                 YieldOnce(false).await;
-                self.apply_answer(previous)
+                let applied = self.apply_answer(previous);
+                (applied, if queued.is_empty() { Vec::new() } else { self.build_run(queued, from, chunk) })
             };
-            let (created, applied) = join(storage.create_all(entries), apply_previous).await;
+            let (created, (applied, following)) = join(storage.create_all(entries), meanwhile).await;
             tail_bytes += applied;
+            next = following;
             let created = match created {
-                Ok(Some(n)) => n.min(run.len()),
+                Ok(Some(n)) => n.min(this.len()),
                 Ok(None) => 0,
                 Err(e) => {
-                    // Atomic: nothing of this chunk was written, and no later
-                    // chunk was tried.
-                    for b in run.into_iter().chain(built.by_ref().map(|(b, _)| b)) {
-                        b.q.answer(Err(e.clone()));
+                    // Atomic: nothing of this chunk was written.
+                    this.iter().for_each(|b| b.q.answer(Err(e.clone())));
+                    for (b, _) in next.into_iter().rev() {
+                        b.q.give_back(b.rec);
+                        run.push_front(b.q);
                     }
                     break;
                 }
             };
-            rest = run.split_off(created);
-            stored = run;
+            rest = this.split_off(created);
+            stored = this;
             if !rest.is_empty() {
-                rest.extend(built.by_ref().map(|(b, _)| b));
+                rest.extend(next.into_iter().map(|(b, _)| b));
                 break;
             }
         }
