@@ -278,6 +278,7 @@ async fn two_stores_racing_on_one_database_lose_nothing() {
     assert_eq!(sc.history("b", "n").len(), N as usize, "every transaction of b is there");
     assert_eq!(sc.value("a", "n"), Some(Value::from(N - 1)));
     assert!(ia.stats().appends + ib.stats().appends > 0, "lost claims were settled by atomic appends");
+    assert!(ia.stats().taken_keys + ib.stats().taken_keys > 0, "optimistic creates that lost were redone with probes");
 }
 
 #[wasm_bindgen_test]
@@ -361,6 +362,7 @@ async fn queued_transactions_of_one_scope_share_indexeddb_transactions() {
     }
     let used = s.stats().write_transactions - before;
     assert!(used <= 3, "200 queued transactions of one scope took {used} IndexedDB transactions");
+    assert_eq!(s.stats().taken_keys, 0, "with no other writer every optimistic create went through");
 
     // Reopened on a new connection: every transaction, whole.
     let again = Store::open(IdbStorage::open(s.name(), IdbOptions::default()).await.unwrap(), StoreOptions::default()).await.unwrap();

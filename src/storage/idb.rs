@@ -138,6 +138,9 @@ pub struct IdbStats {
     pub reopens: u64,
     /// Groups that aborted and were retried member by member.
     pub split_groups: u64,
+    /// Groups whose optimistic `add`s found a key taken and that were redone
+    /// with probes (a lost seq race or step claim).
+    pub taken_keys: u64,
     /// `append_after` transactions (seq claims after a lost race).
     pub appends: u64,
 }

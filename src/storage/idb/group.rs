@@ -10,7 +10,7 @@ use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, Tr
 use indexed_db_futures::KeyRange;
 use wasm_bindgen::prelude::*;
 
-use super::conn::{classify, classify_js, classify_parts};
+use super::conn::{classify, classify_js, classify_parts, lib_parts};
 use super::{js_bytes, js_key, sync, Fail, IdbStorage, STORE};
 use crate::error::Result;
 
@@ -70,17 +70,25 @@ pub(super) async fn commit_tx(
     name: &str,
     what: &str,
 ) -> std::result::Result<(), Fail> {
-    if let Err(e) = tx.commit().await {
-        let fail = match sys_tx.error() {
-            Some(d) => classify_parts(name, what, &d.name(), &d.message()),
-            None => classify(name, what, &e),
-        };
-        return Err(match fail {
-            Fail::Lost { msg, .. } => Fail::Lost { msg, at_commit: true },
-            other => other,
-        });
+    commit_parts(tx, sys_tx).await.map_err(|(n, m)| at_commit(classify_parts(name, what, &n, &m)))
+}
+
+/// Commits; an abort as `(name, message)` of its cause.
+async fn commit_parts(
+    tx: indexed_db_futures::transaction::Transaction<'_>,
+    sys_tx: &web_sys::IdbTransaction,
+) -> std::result::Result<(), (String, String)> {
+    tx.commit().await.map_err(|e| match sys_tx.error() {
+        Some(d) => (d.name(), d.message()),
+        None => lib_parts(&e),
+    })
+}
+
+fn at_commit(fail: Fail) -> Fail {
+    match fail {
+        Fail::Lost { msg, .. } => Fail::Lost { msg, at_commit: true },
+        other => other,
     }
-    Ok(())
 }
 
 pub(crate) struct Member {
@@ -146,12 +154,81 @@ impl IdbStorage {
 
     async fn commit_members(&self, ms: &[Member]) -> Result<Vec<usize>> {
         let strict = self.inner.opts.durability == super::Durability::Strict || ms.iter().any(|m| m.strict);
-        let answers = self.with_retry(async |db, retried| self.try_group(db, ms, strict, retried).await).await?;
+        let creates = ms.iter().any(|m| matches!(m.work, Work::Create(_)));
+        let answers = self
+            .with_retry(async |db, retried| {
+                if creates && !retried {
+                    if let Some(answers) = self.try_adds(db, ms, strict).await? {
+                        return Ok(answers);
+                    }
+                }
+                self.try_group(db, ms, strict, retried).await
+            })
+            .await?;
         self.bump(|s| {
             s.write_transactions += 1;
             s.writes += ms.len() as u64;
         });
         Ok(answers)
+    }
+
+    /// The optimistic form of [`IdbStorage::try_group`]: every create is an
+    /// `add`, which fails if its key exists, so every write goes out at once
+    /// with no probe to wait for. The probes' round trip is what kept the
+    /// transaction from being issued in one go: with it, the main thread
+    /// has to come back between probing and writing, and cannot do other
+    /// work (apply and answer the previous chunk of a run) while IndexedDB
+    /// writes. A create whose key exists makes its `add` fail, which aborts
+    /// the whole transaction with `ConstraintError`: nothing was written,
+    /// and `Ok(None)` sends the group to `try_group`, which probes and
+    /// creates what it can (a lost seq race or step claim costs one
+    /// transaction more).
+    async fn try_adds(&self, db: &Database, ms: &[Member], strict: bool) -> std::result::Result<Option<Vec<usize>>, Fail> {
+        let name = self.inner.name.as_str();
+        let what = "a write transaction";
+        let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
+        let tx = db
+            .transaction(STORE)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(TransactionOptions::new().with_durability(durability))
+            .build()
+            .map_err(|e| classify(name, what, &e))?;
+        let sys_tx: web_sys::IdbTransaction = tx.as_sys().clone().into();
+        let sys_store: web_sys::IdbObjectStore = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?.as_sys().clone().into();
+        let fail_key = self.inner.fail_key.borrow().clone();
+        let mut answers = Vec::with_capacity(ms.len());
+        for m in ms {
+            let (ws, create) = match &m.work {
+                Work::Batch(ws) => (ws, false),
+                Work::Create(ws) => (ws, true),
+            };
+            for w in ws {
+                let r = match &w.value {
+                    Some(v) if create => sys_store.add_with_key(v, &w.jkey).map(drop),
+                    Some(v) => sys_store.put_with_key(v, &w.jkey).map(drop),
+                    None => sys_store.delete(&w.jkey).map(drop),
+                };
+                if let Err(e) = r {
+                    let _ = sys_tx.abort();
+                    return Err(classify_js(name, what, &e));
+                }
+                if fail_key.as_deref() == Some(w.key.as_str()) {
+                    // The test hook of `try_group`, here too.
+                    let _ = sys_store.add_with_key(&JsValue::NULL, &w.jkey);
+                }
+            }
+            answers.push(ws.len());
+        }
+        if let Err((n, m)) = commit_parts(tx, &sys_tx).await {
+            if n == "ConstraintError" && fail_key.is_none() {
+                self.bump(|s| s.taken_keys += 1);
+                return Ok(None);
+            }
+            return Err(at_commit(classify_parts(name, what, &n, &m)));
+        }
+        let keys: Vec<&str> = ms.iter().flat_map(|m| m.work.writes()).map(|w| w.key.as_str()).collect();
+        self.inner.notifier.post(&keys);
+        Ok(Some(answers))
     }
 
     /// One readwrite transaction: probe the creates' keys, decide every

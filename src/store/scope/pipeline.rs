@@ -50,12 +50,9 @@
 //! can cancel; JS promises never do): a dropped turn leaves the queue, a
 //! dropped transaction stays queued and is committed by the next lock holder.
 
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use futures_util::future::{join, select, Either};
 use futures_util::lock::MutexGuard;
@@ -63,9 +60,14 @@ use futures_util::lock::MutexGuard;
 use super::Scope;
 use crate::core::codec;
 use crate::core::state::ScopeState;
-use crate::core::tx::{resolve_ops, Expiry, Op, OpRecord, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
+use crate::core::tx::{Op, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
 use crate::error::{Error, Result};
 use crate::storage::{keys, Storage};
+
+mod queue;
+
+pub(crate) use queue::Queue;
+use queue::{Entry, Fired, Front, Queued, Signal, YieldOnce};
 
 /// At most this many transactions, or this many encoded bytes (a larger
 /// single record still goes, alone), per `create_all`.
@@ -74,211 +76,6 @@ const MAX_RUN_BYTES: usize = 4 * 1024 * 1024;
 /// Records per `create_all` within a run on storage that is not instant
 /// ([`Scope::create_run`]).
 const CHUNK: usize = 250;
-
-/// The transactions and turns of one scope waiting for its write lock, oldest first.
-#[derive(Default)]
-pub(crate) struct Queue(RefCell<VecDeque<Entry>>);
-
-enum Entry {
-    Tx(Rc<Queued>),
-    Turn(Rc<Signal>),
-}
-
-/// What is at the front of a [`Queue`], for a turn's holder.
-enum Front {
-    Empty,
-    Tx,
-    Mine,
-    OtherTurn,
-}
-
-impl Queue {
-    fn push(&self, e: Entry) {
-        self.0.borrow_mut().push_back(e);
-    }
-
-    fn front_is_tx(&self) -> bool {
-        matches!(self.0.borrow().front(), Some(Entry::Tx(_)))
-    }
-
-    fn front(&self, mine: &Rc<Signal>) -> Front {
-        match self.0.borrow().front() {
-            None => Front::Empty,
-            Some(Entry::Tx(_)) => Front::Tx,
-            Some(Entry::Turn(s)) if Rc::ptr_eq(s, mine) => Front::Mine,
-            Some(Entry::Turn(_)) => Front::OtherTurn,
-        }
-    }
-
-    /// The queued transactions at the front, up to the first turn, at most
-    /// [`MAX_RUN`].
-    fn take_run(&self) -> VecDeque<Rc<Queued>> {
-        let mut q = self.0.borrow_mut();
-        let mut run = VecDeque::new();
-        while run.len() < MAX_RUN {
-            match q.front() {
-                Some(Entry::Tx(_)) => {
-                    if let Some(Entry::Tx(t)) = q.pop_front() {
-                        t.taken.set(true);
-                        run.push_back(t);
-                    }
-                }
-                _ => break,
-            }
-        }
-        run
-    }
-
-    fn remove_turn(&self, turn: &Rc<Signal>) {
-        self.0.borrow_mut().retain(|e| !matches!(e, Entry::Turn(s) if Rc::ptr_eq(s, turn)));
-    }
-
-    /// The front may have moved: wakes whoever parked for it (parked
-    /// transactions before the first turn, and that turn).
-    fn kick(&self) {
-        let mut wake = Vec::new();
-        for e in self.0.borrow().iter() {
-            match e {
-                Entry::Tx(t) if t.parked.get() => wake.push(t.signal.clone()),
-                Entry::Tx(_) => {}
-                Entry::Turn(s) => {
-                    wake.push(s.clone());
-                    break;
-                }
-            }
-        }
-        wake.iter().for_each(|s| s.fire());
-    }
-}
-
-/// A one-bit, single-waiter event.
-#[derive(Default)]
-struct Signal {
-    fired: Cell<bool>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl Signal {
-    fn fire(&self) {
-        self.fired.set(true);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-}
-
-/// Resolves once the signal fired (and resets it).
-struct Fired<'a>(&'a Signal);
-
-impl Future for Fired<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.fired.replace(false) {
-            return Poll::Ready(());
-        }
-        self.0.waker.set(Some(cx.waker().clone()));
-        Poll::Pending
-    }
-}
-
-/// One transaction waiting in a [`Queue`], and its answer once committed.
-struct Queued {
-    /// The provenance (lent to the record while a run is being created) ...
-    prov: RefCell<Provenance>,
-    /// ... the ops, validated and resolved at time 0 (lent likewise) ...
-    ops: RefCell<Vec<OpRecord>>,
-    /// ... and the `ttlMs` of each, which [`Queued::ops_at`] adds to the
-    /// transaction's time.
-    ttls: Vec<Option<f64>>,
-    answer: RefCell<Option<Result<TxInfo>>>,
-    /// Fired by the answer and by [`Queue::kick`].
-    signal: Rc<Signal>,
-    /// Taken into a run (out of the queue).
-    taken: Cell<bool>,
-    /// Waiting for a turn ahead of it, not for the lock.
-    parked: Cell<bool>,
-}
-
-impl Queued {
-    /// Validates `ops` (once: building the record later only sets times).
-    fn new(prov: Provenance, ops: Vec<Op>) -> Result<Queued> {
-        let ttls = ops
-            .iter()
-            .map(|op| match op {
-                Op::Set { expiry: Some(Expiry::TtlMs(ms)), .. } => Some(*ms),
-                _ => None,
-            })
-            .collect();
-        let ops = resolve_ops(ops, 0.0)?;
-        Ok(Queued {
-            prov: RefCell::new(prov),
-            ops: RefCell::new(ops),
-            ttls,
-            answer: RefCell::new(None),
-            signal: Rc::default(),
-            taken: Cell::new(false),
-            parked: Cell::new(false),
-        })
-    }
-
-    /// The records of the ops at time `at`: exactly `resolve_ops(ops, at)`.
-    fn ops_at(&self, at: f64) -> Vec<OpRecord> {
-        self.timed(self.ops.borrow().clone(), at)
-    }
-
-    /// The record of this transaction at `seq` and `at`, built without a
-    /// copy: the provenance and ops are lent to it, and [`Queued::give_back`]
-    /// returns them when the record is not committed.
-    fn lend(&self, seq: u64, at: f64) -> TxRecord {
-        let Provenance { cause, actor, note } = self.prov.take();
-        let ops = self.timed(self.ops.take(), at);
-        TxRecord { seq, at, cause, actor, note, ops }
-    }
-
-    fn give_back(&self, rec: TxRecord) {
-        *self.prov.borrow_mut() = Provenance { cause: rec.cause, actor: rec.actor, note: rec.note };
-        *self.ops.borrow_mut() = rec.ops;
-    }
-
-    fn timed(&self, mut ops: Vec<OpRecord>, at: f64) -> Vec<OpRecord> {
-        for (op, ttl) in ops.iter_mut().zip(&self.ttls) {
-            if let (OpRecord::Set { valid_until, .. }, Some(ms)) = (op, ttl) {
-                *valid_until = Some(at + ms);
-            }
-        }
-        ops
-    }
-
-    fn answer(&self, r: Result<TxInfo>) {
-        *self.answer.borrow_mut() = Some(r);
-        self.signal.fire();
-    }
-
-    fn take(&self) -> Option<Result<TxInfo>> {
-        self.answer.borrow_mut().take()
-    }
-
-    fn answered(&self) -> bool {
-        self.answer.borrow().is_some()
-    }
-}
-
-/// Pending once (waking itself at once): lets every task already scheduled
-/// run before the caller continues.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            return Poll::Ready(());
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
 
 /// The write lock, held by a queue participant: letting go kicks the queue.
 struct Held<'a> {
