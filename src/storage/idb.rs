@@ -23,12 +23,23 @@
 //! # Transactions (PLATFORMS.md "IndexedDB")
 //! Every write — `put`, `delete`, `batch`, `put_if_absent` — is encoded into
 //! JS values *before* any transaction opens, then queued. One writer task per
-//! connection drains the queue: everything queued when it starts (calls made
+//! connection drains the queue: what is queued when it starts (calls made
 //! in the same turn, plus everything that arrived while the previous
-//! transaction was committing) goes into **one** readwrite transaction that
-//! holds only IndexedDB requests: existence probes for the creates, then the
-//! puts and deletes, then `commit()`. Nothing else is awaited inside it, so
-//! it cannot auto-commit early. This is group commit.
+//! transaction was committing), up to a few hundred writes, goes into **one**
+//! readwrite transaction that holds only IndexedDB requests, then `commit()`.
+//! Nothing else is awaited inside it, so it cannot auto-commit early. This is
+//! group commit. A larger burst goes in several such transactions, one after
+//! another: while IndexedDB stores one, the scopes apply and answer the one
+//! before (idb/group.rs, `MAX_GROUP_WRITES`).
+//!
+//! A group's transaction first goes out *optimistically*: every create is an
+//! `add`, which fails when its key exists, so all of the group's requests are
+//! issued at once and the main thread need not come back before IndexedDB
+//! has written them. A create that finds its key taken (another tab won a
+//! seq or a step claim) aborts that transaction with `ConstraintError`,
+//! nothing of it written, and the group is redone with existence probes
+//! first (`getKey`s; one `getAllKeys` for a run of ascending keys), then the
+//! puts and deletes it decides on.
 //!
 //! Group semantics, per member, in arrival order:
 //! - a `batch` is applied whole, in order (later members see its writes);
@@ -43,9 +54,8 @@
 //! - Durability: the group is `strict` if any member asked for it (or the
 //!   storage was opened strict); strengthening a relaxed member is harmless.
 //! - `create_all` (the store's pipelining: a scope's queued transactions, one
-//!   log record each) is one create member of several keys; keys in ascending
-//!   order are probed with one `getAllKeys` over their range instead of one
-//!   request each.
+//!   log record each) is one create member of several keys, created in order
+//!   while absent.
 //!
 //! Readwrite transactions over one object store run one after another across
 //! tabs and workers, so the existence probe and the create of `put_if_absent`

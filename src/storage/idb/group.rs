@@ -15,8 +15,14 @@ use super::{js_bytes, js_key, sync, Fail, IdbStorage, STORE};
 use crate::error::Result;
 
 /// A group stops growing past this many writes or value bytes (a single
-/// member larger than that still goes, alone).
-const MAX_GROUP_WRITES: usize = 20_000;
+/// member larger than that still goes, alone). Groups are issued one after
+/// another, each as soon as the one before is stored, and the members of the
+/// one before are answered meanwhile: a burst split into groups of a few
+/// hundred writes lets the scopes apply and answer one group while IndexedDB
+/// stores the next, where one big group would leave all of that work until
+/// after its commit. (The scope pipeline's chunks, `CHUNK` in
+/// store/scope/pipeline.rs, are the same size.)
+const MAX_GROUP_WRITES: usize = 250;
 const MAX_GROUP_BYTES: usize = 32 * 1024 * 1024;
 /// A create of at least this many ascending keys is probed with one range read.
 const MIN_RANGE_PROBE: usize = 4;
