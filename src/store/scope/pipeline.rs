@@ -30,6 +30,15 @@
 //!   and a lone transaction (except on instant, i.e. memory, storage) take
 //!   the one-at-a-time path.
 //!
+//! On storage that is not instant (IndexedDB) a long run is created in
+//! chunks of [`CHUNK`] records, one `create_all` each, each sent as soon as
+//! the one before it is stored. While a chunk is being stored, the one before
+//! it is applied and answered and the one after it is built
+//! ([`Scope::create_run`]): IndexedDB writes in another process, and this
+//! keeps Waymark's own work (encoding, applying, answering promises) from
+//! adding to the burst's time. Chunks are created in order, so what is
+//! created is still a prefix of the run.
+//!
 //! Call order is kept. The queue is first in, first out, and only the lock
 //! holder takes from it, so seqs follow the order of the `transact` calls.
 //! Every other use of the write lock — restores and the workflow engine
