@@ -12,7 +12,6 @@ use std::cell::RefCell;
 
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
 use indexed_db_futures::KeyRange;
 use wasm_bindgen::prelude::*;
 
@@ -41,14 +40,7 @@ impl IdbStorage {
         let last: RefCell<Option<(String, Vec<u8>)>> = RefCell::new(None);
         let strict = self.inner.opts.durability == Durability::Strict;
         self.with_retry(async |db, maybe_committed| {
-            let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
-            let tx = db
-                .transaction(STORE)
-                .with_mode(TransactionMode::Readwrite)
-                .with_options(TransactionOptions::new().with_durability(durability))
-                .build()
-                .map_err(|e| classify(name, what, &e))?;
-            let sys_tx: web_sys::IdbTransaction = tx.as_sys().clone().into();
+            let (tx, sys_tx) = super::group::write_tx(db, name, what, strict)?;
             let store = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?;
             let range = KeyRange::Bound(js_bytes(lower), open, js_bytes(&upper), true);
             let kreq = store

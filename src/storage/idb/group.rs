@@ -68,6 +68,25 @@ impl Work {
     }
 }
 
+/// A readwrite transaction on the store and its web-sys handle (for
+/// `error()` and `abort()`); errors name the database and `what`.
+pub(super) fn write_tx<'a>(
+    db: &'a Database,
+    name: &str,
+    what: &str,
+    strict: bool,
+) -> std::result::Result<(indexed_db_futures::transaction::Transaction<'a>, web_sys::IdbTransaction), Fail> {
+    let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
+    let tx = db
+        .transaction(STORE)
+        .with_mode(TransactionMode::Readwrite)
+        .with_options(TransactionOptions::new().with_durability(durability))
+        .build()
+        .map_err(|e| classify(name, what, &e))?;
+    let sys_tx = tx.as_sys().clone().into();
+    Ok((tx, sys_tx))
+}
+
 /// Commits; an abort names its cause (quota, lost connection, …). A
 /// connection lost here may have committed (`at_commit`).
 pub(super) async fn commit_tx(
@@ -192,15 +211,8 @@ impl IdbStorage {
     async fn try_adds(&self, db: &Database, ms: &[Member], strict: bool) -> std::result::Result<Option<Vec<usize>>, Fail> {
         let name = self.inner.name.as_str();
         let what = "a write transaction";
-        let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
-        let tx = db
-            .transaction(STORE)
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(TransactionOptions::new().with_durability(durability))
-            .build()
-            .map_err(|e| classify(name, what, &e))?;
-        let sys_tx: web_sys::IdbTransaction = tx.as_sys().clone().into();
-        let sys_store: web_sys::IdbObjectStore = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?.as_sys().clone().into();
+        let (tx, sys_tx) = write_tx(db, name, what, strict)?;
+        let sys_store: web_sys::IdbObjectStore = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?.as_sys().clone();
         let fail_key = self.inner.fail_key.borrow().clone();
         let mut answers = Vec::with_capacity(ms.len());
         for m in ms {
@@ -243,14 +255,7 @@ impl IdbStorage {
     async fn try_group(&self, db: &Database, ms: &[Member], strict: bool, verify: bool) -> std::result::Result<Vec<usize>, Fail> {
         let name = self.inner.name.as_str();
         let what = "a write transaction";
-        let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
-        let tx = db
-            .transaction(STORE)
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(TransactionOptions::new().with_durability(durability))
-            .build()
-            .map_err(|e| classify(name, what, &e))?;
-        let sys_tx: web_sys::IdbTransaction = tx.as_sys().clone().into();
+        let (tx, sys_tx) = write_tx(db, name, what, strict)?;
         let store = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?;
 
         // 1. Does each create's key exist? All probes go out at once; after a
