@@ -18,7 +18,9 @@ use crate::core::value::Value;
 use crate::core::wire::{put_bool, put_f64, put_opt_f64, put_opt_str, put_str, put_u64, put_value, Reader, Wire, WireError};
 use crate::error::{Error, Result};
 
+mod replay;
 mod snapshot;
+pub(crate) use replay::Replay;
 pub use snapshot::{decode_snapshot, encode_snapshot};
 #[cfg(test)]
 use snapshot::take_snapshot;

@@ -3,6 +3,7 @@
 //! Nothing here touches storage, a clock, randomness, wasm or JS: time and ids
 //! are passed in.
 
+mod bulk;
 pub mod codec;
 pub mod diff;
 pub mod dims;

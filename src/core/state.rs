@@ -101,7 +101,7 @@ impl Hist {
     }
 
     /// Adds a version; a second write in the same transaction replaces the first.
-    fn write(&mut self, v: Version) {
+    pub(crate) fn write(&mut self, v: Version) {
         match self {
             Hist::One(old) if old.seq == v.seq => *old = v,
             Hist::One(old) => *self = Hist::Many(vec![old.clone(), v]),
@@ -213,37 +213,43 @@ impl ScopeState {
 
     /// Applies a committed transaction. Its seq must be the next one.
     pub fn apply(&mut self, rec: &TxRecord) -> Result<()> {
-        if rec.seq != self.seq() + 1 {
-            return Err(Error::invalid(format!("transaction seq {} does not follow seq {}", rec.seq, self.seq())));
-        }
-        // As-of by time relies on times that never decrease (the store clamps them).
-        if !rec.at.is_finite() || self.last_at().is_some_and(|last| rec.at < last) {
-            return Err(Error::invalid(format!("transaction time {} is before the previous transaction's", crate::error::Num(rec.at))));
-        }
-        let seq = u32::try_from(rec.seq).map_err(|_| Error::invalid("a scope holds at most 2^32-1 transactions"))?;
+        let seq = self.check_next(rec.seq, rec.at)?;
         let mut touched = Vec::new();
         for op in &rec.ops {
             self.apply_op(seq, op, &mut touched);
         }
+        self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), touched);
+        Ok(())
+    }
+
+    /// Checks that a transaction `(seq, at)` may follow the state; its seq as stored.
+    pub(crate) fn check_next(&self, seq: u64, at: f64) -> Result<u32> {
+        if seq != self.seq() + 1 {
+            return Err(Error::invalid(format!("transaction seq {seq} does not follow seq {}", self.seq())));
+        }
+        // As-of by time relies on times that never decrease (the store clamps them).
+        if !at.is_finite() || self.last_at().is_some_and(|last| at < last) {
+            return Err(Error::invalid(format!("transaction time {} is before the previous transaction's", crate::error::Num(at))));
+        }
+        u32::try_from(seq).map_err(|_| Error::invalid("a scope holds at most 2^32-1 transactions"))
+    }
+
+    /// Ends a transaction whose operations are applied.
+    pub(crate) fn push_tx(&mut self, at: f64, cause: &str, actor: Option<&str>, note: Option<&str>, mut touched: Vec<FactKey>) {
         crate::core::sort::sort_dedup(&mut touched);
         self.txs.push(TxMeta {
-            at: rec.at,
-            cause: rec.cause.as_str().into(),
-            actor: rec.actor.as_deref().map(Into::into),
-            note: rec.note.as_deref().map(Into::into),
+            at,
+            cause: cause.into(),
+            actor: actor.map(Into::into),
+            note: note.map(Into::into),
             touched: touched.into_boxed_slice(),
         });
-        Ok(())
     }
 
     fn apply_op(&mut self, seq: u32, op: &OpRecord, touched: &mut Vec<FactKey>) {
         match op {
             OpRecord::Set { entity, ty, attrs, valid_until } => {
-                let e = self.names.intern(entity);
-                if let Some(t) = ty {
-                    let t = self.names.intern(t);
-                    self.write_type(e, seq, Some(t), touched);
-                }
+                let e = self.set_entity(seq, entity, ty.as_deref(), touched);
                 let valid_until = valid_until.unwrap_or(f64::INFINITY);
                 for (name, value) in attrs {
                     let a = self.names.intern(name);
@@ -251,27 +257,44 @@ impl ScopeState {
                 }
             }
             OpRecord::Unset { entity, attrs } => {
-                let Some(e) = self.names.get(entity) else { return };
                 for name in attrs {
-                    if let Some(a) = self.names.get(name) {
-                        self.retract((e, a), seq, touched);
-                    }
+                    self.unset(seq, entity, name, touched);
                 }
             }
-            OpRecord::Delete { entity } => {
-                let Some(e) = self.names.get(entity) else { return };
-                let keys: Vec<FactKey> = self.facts.range((e, 0)..(e, TYPE_ATTR)).map(|(k, _)| *k).collect();
-                for key in keys {
-                    self.retract(key, seq, touched);
-                }
-                self.write_type(e, seq, None, touched);
-            }
+            OpRecord::Delete { entity } => self.delete(seq, entity, touched),
             OpRecord::Type { entity, ty } => {
                 let e = self.names.intern(entity);
                 let t = ty.as_deref().map(|t| self.names.intern(t));
                 self.write_type(e, seq, t, touched);
             }
         }
+    }
+
+    /// The entity of a `Set` (interned) after writing its type, if any.
+    pub(crate) fn set_entity(&mut self, seq: u32, entity: &str, ty: Option<&str>, touched: &mut Vec<FactKey>) -> u32 {
+        let e = self.names.intern(entity);
+        if let Some(t) = ty {
+            let t = self.names.intern(t);
+            self.write_type(e, seq, Some(t), touched);
+        }
+        e
+    }
+
+    /// Retracts one attribute (`Unset`), if it is live.
+    pub(crate) fn unset(&mut self, seq: u32, entity: &str, attr: &str, touched: &mut Vec<FactKey>) {
+        if let (Some(e), Some(a)) = (self.names.get(entity), self.names.get(attr)) {
+            self.retract((e, a), seq, touched);
+        }
+    }
+
+    /// Retracts every attribute of an entity and clears its type (`Delete`).
+    pub(crate) fn delete(&mut self, seq: u32, entity: &str, touched: &mut Vec<FactKey>) {
+        let Some(e) = self.names.get(entity) else { return };
+        let keys: Vec<FactKey> = self.facts.range((e, 0)..(e, TYPE_ATTR)).map(|(k, _)| *k).collect();
+        for key in keys {
+            self.retract(key, seq, touched);
+        }
+        self.write_type(e, seq, None, touched);
     }
 
     fn write(&mut self, key: FactKey, v: Version, touched: &mut Vec<FactKey>) {
@@ -291,7 +314,7 @@ impl ScopeState {
         }
     }
 
-    fn write_type(&mut self, e: u32, seq: u32, t: Option<u32>, touched: &mut Vec<FactKey>) {
+    pub(crate) fn write_type(&mut self, e: u32, seq: u32, t: Option<u32>, touched: &mut Vec<FactKey>) {
         let hist = self.types.entry(e).or_default();
         let current = hist.last().and_then(|(_, t)| *t);
         if current == t {

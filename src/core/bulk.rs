@@ -1,0 +1,72 @@
+//! Fact writes applied in bulk, for replaying a log tail when a scope is
+//! reopened.
+//!
+//! [`ScopeState::apply`] inserts each write into the fact B-tree: tens of
+//! thousands of inserts (most of a reopen) that also leave the leaves about
+//! half full. Here writes are collected in log order and merged with the
+//! existing entries in one pass, and the tree is rebuilt from the sorted
+//! result: O(n) and as packed as [`ScopeState::compact`] leaves it.
+//!
+//! Only `Set` writes can wait: `Unset` and `Delete` depend on which facts are
+//! live, so the replay calls [`Bulk::flush`] before them. A flush that is
+//! small against the tree inserts one by one instead of rebuilding, so that a
+//! log with many retractions does not rebuild the tree for each.
+
+use crate::core::sort::sort_by_key;
+use crate::core::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
+
+/// Fact writes not yet in a state, in log order.
+#[derive(Default)]
+pub(crate) struct Bulk {
+    pending: Vec<(FactKey, Version)>,
+}
+
+impl Bulk {
+    pub(crate) fn write(&mut self, key: FactKey, v: Version) {
+        self.pending.push((key, v));
+    }
+
+    /// Moves the pending writes into `st`, with the result of writing them
+    /// one by one in order (a second write in one transaction replaces the first).
+    pub(crate) fn flush(&mut self, st: &mut ScopeState) {
+        let mut pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return;
+        }
+        if pending.len() * 8 < st.facts.len() {
+            for (key, v) in pending {
+                match st.facts.get_mut(&key) {
+                    Some(h) => h.write(v),
+                    None => {
+                        st.facts.insert(key, Hist::One(v));
+                    }
+                }
+            }
+            return;
+        }
+        // Stable: the versions of one key stay in log order.
+        sort_by_key(&mut pending, |(k, _)| *k);
+        let old = std::mem::take(&mut st.facts);
+        let mut out: Vec<(FactKey, Hist)> = Vec::with_capacity(old.len() + pending.len());
+        let mut old = old.into_iter().peekable();
+        let mut new = pending.into_iter().peekable();
+        while let Some((key, v)) = new.next() {
+            while let Some(entry) = old.next_if(|(k, _)| *k < key) {
+                out.push(entry);
+            }
+            let mut h = match old.next_if(|(k, _)| *k == key) {
+                Some((_, mut h)) => {
+                    h.write(v);
+                    h
+                }
+                None => Hist::One(v),
+            };
+            while let Some((_, v)) = new.next_if(|(k, _)| *k == key) {
+                h.write(v);
+            }
+            out.push((key, h));
+        }
+        out.extend(old);
+        st.facts = facts_from_sorted(out);
+    }
+}
