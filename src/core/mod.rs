@@ -7,6 +7,7 @@ mod bulk;
 pub mod codec;
 pub mod diff;
 pub mod dims;
+mod names;
 pub mod read;
 pub mod sort;
 pub mod state;

@@ -10,9 +10,9 @@
 //!   never scans the state.
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 
 use crate::core::dims::Dims;
+pub(crate) use crate::core::names::Interner;
 use crate::core::tx::{OpRecord, TxInfo, TxRecord};
 use crate::core::value::Value;
 use crate::error::{Error, Result};
@@ -21,42 +21,6 @@ pub(crate) type FactKey = (u32, u32);
 
 /// Pseudo-attribute id recorded in `touched` when an entity's type changes.
 pub(crate) const TYPE_ATTR: u32 = u32::MAX;
-
-/// Interned strings, shared between the lookup table and the id vector.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Interner {
-    names: Vec<Rc<str>>,
-    ids: HashMap<Rc<str>, u32>,
-}
-
-impl Interner {
-    pub(crate) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        let rc: Rc<str> = Rc::from(s);
-        self.names.push(rc.clone());
-        self.ids.insert(rc, id);
-        id
-    }
-
-    pub(crate) fn get(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
-    }
-
-    pub(crate) fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map(|s| &**s).unwrap_or("")
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(|s| &**s)
-    }
-}
 
 /// One version of an attribute. `value: None` is a retraction.
 #[derive(Debug, Clone, PartialEq)]
