@@ -18,12 +18,12 @@ use crate::core::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
 /// Fact writes not yet in a state, in log order.
 #[derive(Default)]
 pub(crate) struct Bulk {
-    pending: Vec<(FactKey, Version)>,
+    pending: Vec<(FactKey, Version, f64)>,
 }
 
 impl Bulk {
-    pub(crate) fn write(&mut self, key: FactKey, v: Version) {
-        self.pending.push((key, v));
+    pub(crate) fn write(&mut self, key: FactKey, v: Version, until: f64) {
+        self.pending.push((key, v, until));
     }
 
     /// Moves the pending writes into `st`, with the result of writing them
@@ -34,35 +34,35 @@ impl Bulk {
             return;
         }
         if pending.len() * 8 < st.facts.len() {
-            for (key, v) in pending {
+            for (key, v, until) in pending {
                 match st.facts.get_mut(&key) {
-                    Some(h) => h.write(v),
+                    Some(h) => h.write(v, until),
                     None => {
-                        st.facts.insert(key, Hist::One(v));
+                        st.facts.insert(key, Hist::new(v, until));
                     }
                 }
             }
             return;
         }
         // Stable: the versions of one key stay in log order.
-        sort_by_key(&mut pending, |(k, _)| *k);
+        sort_by_key(&mut pending, |(k, _, _)| *k);
         let old = std::mem::take(&mut st.facts);
         let mut out: Vec<(FactKey, Hist)> = Vec::with_capacity(old.len() + pending.len());
         let mut old = old.into_iter().peekable();
         let mut new = pending.into_iter().peekable();
-        while let Some((key, v)) = new.next() {
+        while let Some((key, v, until)) = new.next() {
             while let Some(entry) = old.next_if(|(k, _)| *k < key) {
                 out.push(entry);
             }
             let mut h = match old.next_if(|(k, _)| *k == key) {
                 Some((_, mut h)) => {
-                    h.write(v);
+                    h.write(v, until);
                     h
                 }
-                None => Hist::One(v),
+                None => Hist::new(v, until),
             };
-            while let Some((_, v)) = new.next_if(|(k, _)| *k == key) {
-                h.write(v);
+            while let Some((_, v, until)) = new.next_if(|(k, _, _)| *k == key) {
+                h.write(v, until);
             }
             out.push((key, h));
         }

@@ -7,6 +7,7 @@ mod bulk;
 pub mod codec;
 pub mod diff;
 pub mod dims;
+mod hist;
 mod names;
 pub mod read;
 pub mod sort;

@@ -12,85 +12,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::core::dims::Dims;
+pub(crate) use crate::core::hist::{Hist, Version, VersionRef};
 pub(crate) use crate::core::names::Interner;
 use crate::core::tx::{OpRecord, TxInfo, TxRecord};
-use crate::core::value::Value;
 use crate::error::{Error, Result};
 
 pub(crate) type FactKey = (u32, u32);
 
 /// Pseudo-attribute id recorded in `touched` when an entity's type changes.
 pub(crate) const TYPE_ATTR: u32 = u32::MAX;
-
-/// One version of an attribute. `value: None` is a retraction.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Version {
-    pub(crate) seq: u32,
-    /// `f64::INFINITY` when the value does not expire.
-    pub(crate) valid_until: f64,
-    pub(crate) value: Option<Value>,
-}
-
-impl Version {
-    pub(crate) fn visible_at(&self, now: f64) -> bool {
-        self.value.is_some() && now < self.valid_until
-    }
-
-    pub(crate) fn valid_until_opt(&self) -> Option<f64> {
-        self.valid_until.is_finite().then_some(self.valid_until)
-    }
-}
-
-/// The versions of one attribute, oldest first, at most one per seq.
-#[derive(Debug, Clone)]
-pub(crate) enum Hist {
-    One(Version),
-    Many(Vec<Version>),
-}
-
-impl Hist {
-    pub(crate) fn as_slice(&self) -> &[Version] {
-        match self {
-            Hist::One(v) => std::slice::from_ref(v),
-            Hist::Many(v) => v,
-        }
-    }
-
-    pub(crate) fn last(&self) -> &Version {
-        match self {
-            Hist::One(v) => v,
-            // A `Many` is never empty: it is only built from a `One` plus a push.
-            Hist::Many(v) => &v[v.len() - 1],
-        }
-    }
-
-    /// Adds a version; a second write in the same transaction replaces the first.
-    pub(crate) fn write(&mut self, v: Version) {
-        match self {
-            Hist::One(old) if old.seq == v.seq => *old = v,
-            Hist::One(old) => *self = Hist::Many(vec![old.clone(), v]),
-            Hist::Many(list) => match list.last_mut() {
-                Some(last) if last.seq == v.seq => *last = v,
-                _ => list.push(v),
-            },
-        }
-    }
-
-    /// The version in force at `seq` (the last one written at or before it).
-    pub(crate) fn at(&self, seq: u32) -> Option<&Version> {
-        let s = self.as_slice();
-        let n = s.partition_point(|v| v.seq <= seq);
-        n.checked_sub(1).map(|i| &s[i])
-    }
-
-    pub(crate) fn from_versions(mut v: Vec<Version>) -> Option<Hist> {
-        match v.len() {
-            0 => None,
-            1 => v.pop().map(Hist::One),
-            _ => Some(Hist::Many(v)),
-        }
-    }
-}
 
 /// Metadata of one committed transaction.
 #[derive(Debug, Clone)]
@@ -217,7 +147,7 @@ impl ScopeState {
                 let valid_until = valid_until.unwrap_or(f64::INFINITY);
                 for (name, value) in attrs {
                     let a = self.names.intern(name);
-                    self.write((e, a), Version { seq, valid_until, value: Some(value.clone()) }, touched);
+                    self.write((e, a), Version { seq, value: Some(value.clone()) }, valid_until, touched);
                 }
             }
             OpRecord::Unset { entity, attrs } => {
@@ -261,12 +191,12 @@ impl ScopeState {
         self.write_type(e, seq, None, touched);
     }
 
-    fn write(&mut self, key: FactKey, v: Version, touched: &mut Vec<FactKey>) {
+    fn write(&mut self, key: FactKey, v: Version, until: f64, touched: &mut Vec<FactKey>) {
         touched.push(key);
         match self.facts.get_mut(&key) {
-            Some(h) => h.write(v),
+            Some(h) => h.write(v, until),
             None => {
-                self.facts.insert(key, Hist::One(v));
+                self.facts.insert(key, Hist::new(v, until));
             }
         }
     }
@@ -274,7 +204,7 @@ impl ScopeState {
     fn retract(&mut self, key: FactKey, seq: u32, touched: &mut Vec<FactKey>) {
         let live = self.facts.get(&key).is_some_and(|h| h.last().value.is_some());
         if live {
-            self.write(key, Version { seq, valid_until: f64::INFINITY, value: None }, touched);
+            self.write(key, Version { seq, value: None }, f64::INFINITY, touched);
         }
     }
 
@@ -335,7 +265,11 @@ impl ScopeState {
             self.facts
                 .iter()
                 .filter_map(|(k, h)| {
-                    let kept: Vec<Version> = h.as_slice().iter().filter(|v| v.seq <= s).cloned().collect();
+                    let kept: Vec<(Version, f64)> = h
+                        .iter()
+                        .filter(|v| v.seq <= s)
+                        .map(|v| (Version { seq: v.seq, value: v.value.cloned() }, v.valid_until))
+                        .collect();
                     Hist::from_versions(kept).map(|h| (*k, h))
                 })
                 .collect(),

@@ -84,7 +84,7 @@ impl<'s> Replay<'s> {
                 let valid_until = valid_until.unwrap_or(f64::INFINITY);
                 for (a, value) in self.attrs.drain(..) {
                     touched.push((e, a));
-                    self.bulk.write((e, a), Version { seq, valid_until, value: Some(value) });
+                    self.bulk.write((e, a), Version { seq, value: Some(value) }, valid_until);
                 }
             }
             1 => {

@@ -58,11 +58,7 @@ pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
             .map(|(&(e, a), h)| FactRec {
                 e,
                 a,
-                versions: h
-                    .as_slice()
-                    .iter()
-                    .map(|v| (v.seq, v.valid_until_opt(), v.value.as_ref().map(Cow::Borrowed)))
-                    .collect(),
+                versions: h.iter().map(|v| (v.seq, v.valid_until_opt(), v.value.map(Cow::Borrowed))).collect(),
             })
             .collect(),
         types,
@@ -198,7 +194,7 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
             if let Some(v) = &value {
                 v.validate().map_err(|e| Error::corrupt(key, e))?;
             }
-            versions.push(Version { seq, valid_until: valid_until.unwrap_or(f64::INFINITY), value });
+            versions.push((Version { seq, value }, valid_until.unwrap_or(f64::INFINITY)));
         }
         let Some(h) = Hist::from_versions(versions) else { return Err(bad("a fact has no versions")) };
         facts.push(((f.e, f.a), h));
