@@ -38,6 +38,7 @@ impl Bulk {
                 match st.facts.get_mut(&key) {
                     Some(h) => h.write(v, until),
                     None => {
+                        st.loose += 1;
                         st.facts.insert(key, Hist::new(v, until));
                     }
                 }
@@ -68,5 +69,6 @@ impl Bulk {
         }
         out.extend(old);
         st.facts = facts_from_sorted(out);
+        st.loose = 0;
     }
 }

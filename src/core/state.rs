@@ -51,6 +51,9 @@ pub struct ScopeState {
     pub(crate) types: HashMap<u32, Vec<(u32, Option<u32>)>>,
     /// Sorted by seq, then creation order.
     pub(crate) checkpoints: Vec<Checkpoint>,
+    /// Fact keys inserted one by one since the fact map was last built or
+    /// repacked (see [`ScopeState::compact`]).
+    pub(crate) loose: usize,
 }
 
 impl ScopeState {
@@ -63,6 +66,7 @@ impl ScopeState {
             facts: BTreeMap::new(),
             types: HashMap::new(),
             checkpoints: Vec::new(),
+            loose: 0,
         }
     }
 
@@ -99,10 +103,22 @@ impl ScopeState {
     /// arrive in ascending order (new entities get new ids), which leaves
     /// B-tree leaves about half full; rebuilding from the sorted entries fills
     /// them (about 50 instead of about 90 bytes per fact, `BENCHMARKS.md`).
-    /// O(n): the store calls it when it writes a snapshot, which already walks
-    /// the whole state on a geometric schedule.
+    /// O(n); [`ScopeState::apply`] calls it when a quarter of the entries
+    /// were inserted since the last repack (amortized O(1) per write), and
+    /// the store when it writes a snapshot.
+    ///
+    /// `BTreeMap::append` of the rest to a map of the first entry rebuilds
+    /// from both in order, filling every node, and frees the old nodes as it
+    /// goes: unlike collecting and `from_iter` (a vector of every entry plus
+    /// the sort's scratch copy), it never holds more than the map itself,
+    /// and wasm memory keeps its high-water mark.
     pub fn compact(&mut self) {
-        self.facts = facts_from_sorted(std::mem::take(&mut self.facts).into_iter().collect());
+        self.loose = 0;
+        let mut rest = std::mem::take(&mut self.facts);
+        if let Some((k, h)) = rest.pop_first() {
+            self.facts.insert(k, h);
+            self.facts.append(&mut rest);
+        }
     }
 
     /// Applies a committed transaction. Its seq must be the next one.
@@ -111,6 +127,9 @@ impl ScopeState {
         let mut touched = Vec::new();
         for op in &rec.ops {
             self.apply_op(seq, op, &mut touched);
+        }
+        if self.loose > 1024 && self.loose * 4 > self.facts.len() {
+            self.compact();
         }
         self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), touched);
         Ok(())
@@ -196,6 +215,7 @@ impl ScopeState {
         match self.facts.get_mut(&key) {
             Some(h) => h.write(v, until),
             None => {
+                self.loose += 1;
                 self.facts.insert(key, Hist::new(v, until));
             }
         }
@@ -289,6 +309,7 @@ impl ScopeState {
             facts,
             types,
             checkpoints: Vec::new(),
+            loose: 0,
         }
     }
 }

@@ -65,6 +65,8 @@ pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
     };
     let mut out = vec![FORMAT_VERSION, KIND_SNAPSHOT];
     put_snapshot(&mut out, &rec);
+    // As `encode`: storage may keep the vector, slack included.
+    out.shrink_to_fit();
     out
 }
 
@@ -214,7 +216,7 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
         types.insert(e, h);
     }
     let dims = Dims::new(rec.dims.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())));
-    Ok(ScopeState { dims, names, txs, facts, types, checkpoints: Vec::new() })
+    Ok(ScopeState { dims, names, txs, facts, types, checkpoints: Vec::new(), loose: 0 })
 }
 
 #[cfg(test)]
