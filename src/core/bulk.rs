@@ -3,9 +3,10 @@
 //!
 //! [`ScopeState::apply`] inserts each write into the fact B-tree: tens of
 //! thousands of inserts (most of a reopen) that also leave the leaves about
-//! half full. Here writes are collected in log order and merged with the
-//! existing entries in one pass, and the tree is rebuilt from the sorted
-//! result: O(n) and as packed as [`ScopeState::compact`] leaves it.
+//! half full. Here writes are collected in log order, sorted, grouped into
+//! histories (taking out the existing history of a key they extend) and
+//! appended to the map, which rebuilds it once: O(n) and as packed as
+//! [`ScopeState::compact`] leaves it.
 //!
 //! Only `Set` writes can wait: `Unset` and `Delete` depend on which facts are
 //! live, so the replay calls [`Bulk::flush`] before them. A flush that is
@@ -47,16 +48,11 @@ impl Bulk {
         }
         // Stable: the versions of one key stay in log order.
         sort_by_key(&mut pending, |(k, _, _)| *k);
-        let old = std::mem::take(&mut st.facts);
-        let mut out: Vec<(FactKey, Hist)> = Vec::with_capacity(old.len() + pending.len());
-        let mut old = old.into_iter().peekable();
+        let mut hists: Vec<(FactKey, Hist)> = Vec::with_capacity(pending.len());
         let mut new = pending.into_iter().peekable();
         while let Some((key, v, until)) = new.next() {
-            while let Some(entry) = old.next_if(|(k, _)| *k < key) {
-                out.push(entry);
-            }
-            let mut h = match old.next_if(|(k, _)| *k == key) {
-                Some((_, mut h)) => {
+            let mut h = match st.facts.remove(&key) {
+                Some(mut h) => {
                     h.write(v, until);
                     h
                 }
@@ -65,10 +61,11 @@ impl Bulk {
             while let Some((_, v, until)) = new.next_if(|(k, _, _)| *k == key) {
                 h.write(v, until);
             }
-            out.push((key, h));
+            hists.push((key, h));
         }
-        out.extend(old);
-        st.facts = facts_from_sorted(out);
+        // Both maps are sorted and share no key: `append` rebuilds one packed
+        // map from the two in order, freeing the old nodes as it goes.
+        st.facts.append(&mut facts_from_sorted(hists));
         st.loose = 0;
     }
 }
