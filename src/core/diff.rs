@@ -25,7 +25,7 @@ impl ScopeState {
     /// transactions `from+1 ..= to`, sorted and unique.
     fn touched_between(&self, from: u64, to: u64) -> Vec<FactKey> {
         let mut keys: Vec<FactKey> =
-            self.txs[from as usize..to as usize].iter().flat_map(|m| m.touched.iter().copied()).collect();
+            self.txs[from as usize..to as usize].iter().flat_map(|m| m.touched.iter()).collect();
         crate::core::sort::sort_dedup(&mut keys);
         keys
     }

@@ -12,6 +12,7 @@ mod names;
 pub mod read;
 pub mod sort;
 pub mod state;
+mod touched;
 pub mod tx;
 pub mod value;
 pub mod wire;

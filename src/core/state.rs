@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::core::dims::Dims;
 pub(crate) use crate::core::hist::{Hist, Version, VersionRef};
 pub(crate) use crate::core::names::Interner;
+use crate::core::touched::Touched;
 use crate::core::tx::{OpRecord, TxInfo, TxRecord};
 use crate::error::{Error, Result};
 
@@ -29,7 +30,7 @@ pub(crate) struct TxMeta {
     pub(crate) cause: Box<str>,
     pub(crate) actor: Option<Box<str>>,
     pub(crate) note: Option<Box<str>>,
-    pub(crate) touched: Box<[FactKey]>,
+    pub(crate) touched: Touched,
 }
 
 /// A named point in a scope's history.
@@ -155,7 +156,7 @@ impl ScopeState {
             cause: cause.into(),
             actor: actor.map(Into::into),
             note: note.map(Into::into),
-            touched: touched.into_boxed_slice(),
+            touched: Touched::new(&touched),
         });
     }
 

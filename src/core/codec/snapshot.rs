@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::core::touched::Touched;
 
 #[cfg_attr(test, derive(Serialize, Deserialize))]
 pub(super) struct SnapRec<'a> {
@@ -49,7 +50,7 @@ pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
                 cause: Cow::Borrowed(&m.cause),
                 actor: m.actor.as_deref().map(Cow::Borrowed),
                 note: m.note.as_deref().map(Cow::Borrowed),
-                touched: Cow::Borrowed(&m.touched),
+                touched: Cow::Owned(m.touched.iter().collect()),
             })
             .collect(),
         facts: st
@@ -174,7 +175,7 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
             cause: t.cause.into_owned().into_boxed_str(),
             actor: t.actor.map(|s| s.into_owned().into_boxed_str()),
             note: t.note.map(|s| s.into_owned().into_boxed_str()),
-            touched: t.touched.into_owned().into_boxed_slice(),
+            touched: Touched::new(&t.touched),
         });
     }
     // Collected, then built in one go: a B-tree built from sorted entries has
