@@ -64,9 +64,12 @@ fn flush_run(st: &mut ScopeState, run: impl Iterator<Item = (FactKey, Version, f
         return;
     }
     let mut hists: Vec<(FactKey, Hist)> = Vec::with_capacity(len);
+    // Keys past the map's last one (new entities, most of a tail) need no lookup.
+    let last = st.facts.last_key_value().map(|(k, _)| *k);
     let mut run = run.peekable();
     while let Some((key, v, until)) = run.next() {
-        let mut h = match st.facts.remove(&key) {
+        let old = if last.is_some_and(|l| key <= l) { st.facts.remove(&key) } else { None };
+        let mut h = match old {
             Some(mut h) => {
                 h.write(v, until);
                 h
