@@ -121,6 +121,7 @@ pub(super) fn put_snapshot(w: &mut Vec<u8>, rec: &SnapRec<'_>) {
     }
 }
 
+#[cfg(test)]
 pub(super) fn take_snapshot<'a>(r: &mut Reader<'a>) -> std::result::Result<SnapRec<'a>, WireError> {
     Ok(SnapRec {
         dims: r.vec(|r| Ok((Cow::Borrowed(r.str()?), Cow::Borrowed(r.str()?))))?,
@@ -146,61 +147,81 @@ pub(super) fn take_snapshot<'a>(r: &mut Reader<'a>) -> std::result::Result<SnapR
 }
 
 /// Decodes and checks a snapshot stored at `key`.
+///
+/// Straight into the state, without a [`SnapRec`] (which `take_snapshot`
+/// reads for the tests): a vector of versions per fact and the record's
+/// vectors were a fifth of a reopen.
 pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
     let mut r = Reader::new(body(KIND_SNAPSHOT, key, bytes)?);
-    let rec = take_snapshot(&mut r).map_err(|e| Error::corrupt(key, e))?;
+    let st = take_state(key, &mut r)?;
     no_rest(key, r.rest())?;
+    Ok(st)
+}
+
+fn take_state(key: &str, r: &mut Reader<'_>) -> Result<ScopeState> {
+    let wire = |e: WireError| Error::corrupt(key, e);
     let bad = |why: &str| Error::corrupt(key, format!("inconsistent snapshot: {why}"));
+    let dims = r.vec(|r| Ok((r.string()?, r.string()?))).map_err(wire)?;
     let mut names = Interner::default();
-    for (i, n) in rec.names.iter().enumerate() {
-        if names.intern(n) as usize != i {
+    for i in 0..r.seq_len().map_err(wire)? {
+        if names.intern(r.str().map_err(wire)?) as usize != i {
             return Err(bad("a name appears twice"));
         }
     }
     let n_names = names.len() as u32;
-    let n_txs = rec.txs.len() as u32;
     let id_ok = |id: u32| id < n_names;
-    let mut txs = Vec::with_capacity(rec.txs.len());
+    let n = r.seq_len().map_err(wire)?;
+    let n_txs = n as u32;
+    let mut txs = Vec::with_capacity(n);
     let mut last_at = f64::NEG_INFINITY;
-    for t in rec.txs {
-        if !t.at.is_finite() || t.at < last_at {
+    let mut touched = Vec::new();
+    for _ in 0..n {
+        let at = r.f64().map_err(wire)?;
+        let cause = r.str().map_err(wire)?;
+        let actor = r.option(Reader::str).map_err(wire)?;
+        let note = r.option(Reader::str).map_err(wire)?;
+        touched.clear();
+        for _ in 0..r.seq_len().map_err(wire)? {
+            touched.push((r.u32().map_err(wire)?, r.u32().map_err(wire)?));
+        }
+        if !at.is_finite() || at < last_at {
             return Err(bad("transaction times are not finite and non-decreasing"));
         }
-        last_at = t.at;
-        if !t.touched.iter().all(|&(e, a)| id_ok(e) && (id_ok(a) || a == TYPE_ATTR)) {
+        last_at = at;
+        if !touched.iter().all(|&(e, a)| id_ok(e) && (id_ok(a) || a == TYPE_ATTR)) {
             return Err(bad("a transaction touches an unknown name"));
         }
-        txs.push(TxMeta {
-            at: t.at,
-            cause: t.cause.into_owned().into_boxed_str(),
-            actor: t.actor.map(|s| s.into_owned().into_boxed_str()),
-            note: t.note.map(|s| s.into_owned().into_boxed_str()),
-            touched: Touched::new(&t.touched),
-        });
+        txs.push(TxMeta { at, cause: cause.into(), actor: actor.map(Into::into), note: note.map(Into::into), touched: Touched::new(&touched) });
     }
     // Collected, then built in one go: a B-tree built from sorted entries has
     // full leaves (about 50 bytes per fact instead of about 90 when inserted
     // one by one in key order; BENCHMARKS.md).
-    let mut facts = Vec::with_capacity(rec.facts.len());
-    for f in rec.facts {
-        if !id_ok(f.e) || !id_ok(f.a) {
+    let n = r.seq_len().map_err(wire)?;
+    let mut facts = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (e, a) = (r.u32().map_err(wire)?, r.u32().map_err(wire)?);
+        if !id_ok(e) || !id_ok(a) {
             return Err(bad("a fact names an unknown entity or attribute"));
         }
-        let mut versions = Vec::with_capacity(f.versions.len());
-        let mut prev = 0u32;
-        for (seq, valid_until, value) in f.versions {
-            if seq <= prev || seq > n_txs {
+        let mut hist: Option<Hist> = None;
+        for _ in 0..r.seq_len().map_err(wire)? {
+            let seq = r.u32().map_err(wire)?;
+            let until = r.option(Reader::f64).map_err(wire)?.unwrap_or(f64::INFINITY);
+            let value = r.option(Reader::value).map_err(wire)?;
+            if hist.as_ref().is_some_and(|h| seq <= h.last().seq) || seq == 0 || seq > n_txs {
                 return Err(bad("version seqs are not increasing within the log"));
             }
-            prev = seq;
-            let value = value.map(Cow::into_owned);
             if let Some(v) = &value {
                 v.validate().map_err(|e| Error::corrupt(key, e))?;
             }
-            versions.push((Version { seq, value }, valid_until.unwrap_or(f64::INFINITY)));
+            let v = Version { seq, value };
+            match &mut hist {
+                Some(h) => h.write(v, until),
+                None => hist = Some(Hist::new(v, until)),
+            }
         }
-        let Some(h) = Hist::from_versions(versions) else { return Err(bad("a fact has no versions")) };
-        facts.push(((f.e, f.a), h));
+        let Some(h) = hist else { return Err(bad("a fact has no versions")) };
+        facts.push(((e, a), h));
     }
     // Written in key order, so this sort only checks (linear on sorted input).
     crate::core::sort::sort_by_key(&mut facts, |(k, _)| *k);
@@ -208,16 +229,18 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
         return Err(bad("a fact appears twice"));
     }
     let facts = crate::core::state::facts_from_sorted(facts);
-    let mut types = HashMap::with_capacity(rec.types.len());
-    for (e, h) in rec.types {
+    let n = r.seq_len().map_err(wire)?;
+    let mut types = HashMap::with_capacity(n);
+    for _ in 0..n {
+        let e = r.u32().map_err(wire)?;
+        let h = r.vec(|r| Ok((r.u32()?, r.option(Reader::u32)?))).map_err(wire)?;
         let ordered = h.windows(2).all(|w| w[0].0 < w[1].0);
         if !id_ok(e) || !ordered || !h.iter().all(|(s, t)| *s <= n_txs && t.is_none_or(id_ok)) {
             return Err(bad("entity types are inconsistent"));
         }
         types.insert(e, h);
     }
-    let dims = Dims::new(rec.dims.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())));
-    Ok(ScopeState { dims, names, txs, facts, types, checkpoints: Vec::new(), loose: 0 })
+    Ok(ScopeState { dims: Dims::new(dims), names, txs, facts, types, checkpoints: Vec::new(), loose: 0 })
 }
 
 #[cfg(test)]
