@@ -23,7 +23,9 @@ mod snapshot;
 pub(crate) use replay::Replay;
 pub use snapshot::{decode_snapshot, encode_snapshot};
 #[cfg(test)]
-use snapshot::take_snapshot;
+mod snapshot_rec;
+#[cfg(test)]
+use snapshot_rec::take_snapshot;
 
 /// The version of the stored format written by this build.
 pub const FORMAT_VERSION: u8 = 1;
@@ -327,6 +329,7 @@ mod postcard_compat {
             st.apply(&TxRecord { seq, at: seq as f64, cause: "c".into(), actor: None, note, ops }).unwrap();
         }
         let ours = encode_snapshot(&st);
+        assert_eq!(ours.capacity(), ours.len(), "allocated to its exact size");
         let mut r = Reader::new(&ours[2..]);
         let rec = take_snapshot(&mut r).unwrap();
         assert!(r.rest().is_empty());

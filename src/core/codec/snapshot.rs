@@ -2,148 +2,113 @@
 //! in one record, packed so that reopening decodes it without rebuilding
 //! from the log. The other records are in `codec.rs`.
 
-use std::borrow::Cow;
-
-#[cfg(test)]
-use serde::{Deserialize, Serialize};
-
 use super::*;
 use crate::core::touched::Touched;
 
-#[cfg_attr(test, derive(Serialize, Deserialize))]
-pub(super) struct SnapRec<'a> {
-    dims: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    names: Vec<Cow<'a, str>>,
-    txs: Vec<TxRec<'a>>,
-    facts: Vec<FactRec<'a>>,
-    types: Vec<(u32, Vec<(u32, Option<u32>)>)>,
-}
-
-#[cfg_attr(test, derive(Serialize, Deserialize))]
-pub(super) struct TxRec<'a> {
-    at: f64,
-    cause: Cow<'a, str>,
-    actor: Option<Cow<'a, str>>,
-    note: Option<Cow<'a, str>>,
-    touched: Cow<'a, [(u32, u32)]>,
-}
-
-#[cfg_attr(test, derive(Serialize, Deserialize))]
-pub(super) struct FactRec<'a> {
-    e: u32,
-    a: u32,
-    versions: Vec<(u32, Option<f64>, Option<Cow<'a, Value>>)>,
-}
-
-/// Encodes a whole scope state (history included, checkpoints excluded).
+/// Encodes a whole scope state (history included, checkpoints excluded), in
+/// the layout of `snapshot_rec::SnapRec` (the tests compare with postcard).
+///
+/// Written straight from the state into a vector of the exact size: the
+/// record struct with a vector of versions per fact, and the output doubling
+/// as it grew, took about 4 times the snapshot's size at once, which set the
+/// wasm memory's high-water mark of a store being written (BENCHMARKS.md).
 pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
-    let mut types: Vec<_> = st.types.iter().map(|(e, h)| (*e, h.clone())).collect();
-    crate::core::sort::sort_by_key(&mut types, |(e, _)| *e);
-    let rec = SnapRec {
-        dims: st.dims.iter().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))).collect(),
-        names: st.names.names().map(Cow::Borrowed).collect(),
-        txs: st
-            .txs
-            .iter()
-            .map(|m| TxRec {
-                at: m.at,
-                cause: Cow::Borrowed(&m.cause),
-                actor: m.actor.as_deref().map(Cow::Borrowed),
-                note: m.note.as_deref().map(Cow::Borrowed),
-                touched: Cow::Owned(m.touched.iter().collect()),
-            })
-            .collect(),
-        facts: st
-            .facts
-            .iter()
-            .map(|(&(e, a), h)| FactRec {
-                e,
-                a,
-                versions: h.iter().map(|v| (v.seq, v.valid_until_opt(), v.value.map(Cow::Borrowed))).collect(),
-            })
-            .collect(),
-        types,
-    };
-    let mut out = vec![FORMAT_VERSION, KIND_SNAPSHOT];
-    put_snapshot(&mut out, &rec);
-    // As `encode`: storage may keep the vector, slack included.
-    out.shrink_to_fit();
-    out
-}
-
-pub(super) fn put_snapshot(w: &mut Vec<u8>, rec: &SnapRec<'_>) {
-    put_u64(w, rec.dims.len() as u64);
-    for (k, v) in &rec.dims {
-        put_str(w, k);
-        put_str(w, v);
+    let mut types: Vec<_> = st.types.iter().collect();
+    crate::core::sort::sort_by_key(&mut types, |(e, _)| **e);
+    let mut w = Vec::with_capacity(2 + snapshot_len(st, &types));
+    w.extend_from_slice(&[FORMAT_VERSION, KIND_SNAPSHOT]);
+    put_u64(&mut w, st.dims.iter().count() as u64);
+    for (k, v) in st.dims.iter() {
+        put_str(&mut w, k);
+        put_str(&mut w, v);
     }
-    put_u64(w, rec.names.len() as u64);
-    for n in &rec.names {
-        put_str(w, n);
+    put_u64(&mut w, st.names.len() as u64);
+    for n in st.names.names() {
+        put_str(&mut w, n);
     }
-    put_u64(w, rec.txs.len() as u64);
-    for t in &rec.txs {
-        put_f64(w, t.at);
-        put_str(w, &t.cause);
-        put_opt_str(w, t.actor.as_deref());
-        put_opt_str(w, t.note.as_deref());
-        put_u64(w, t.touched.len() as u64);
-        for &(e, a) in t.touched.iter() {
-            put_u64(w, e.into());
-            put_u64(w, a.into());
+    put_u64(&mut w, st.txs.len() as u64);
+    for t in &st.txs {
+        put_f64(&mut w, t.at);
+        put_str(&mut w, &t.cause);
+        put_opt_str(&mut w, t.actor.as_deref());
+        put_opt_str(&mut w, t.note.as_deref());
+        put_u64(&mut w, t.touched.iter().count() as u64);
+        for (e, a) in t.touched.iter() {
+            put_u64(&mut w, e.into());
+            put_u64(&mut w, a.into());
         }
     }
-    put_u64(w, rec.facts.len() as u64);
-    for f in &rec.facts {
-        put_u64(w, f.e.into());
-        put_u64(w, f.a.into());
-        put_u64(w, f.versions.len() as u64);
-        for (seq, valid_until, value) in &f.versions {
-            put_u64(w, (*seq).into());
-            put_opt_f64(w, *valid_until);
-            put_bool(w, value.is_some());
-            if let Some(v) = value {
-                put_value(w, v);
+    put_u64(&mut w, st.facts.len() as u64);
+    for (&(e, a), h) in &st.facts {
+        put_u64(&mut w, e.into());
+        put_u64(&mut w, a.into());
+        put_u64(&mut w, h.iter().count() as u64);
+        for v in h.iter() {
+            put_u64(&mut w, v.seq.into());
+            put_opt_f64(&mut w, v.valid_until_opt());
+            put_bool(&mut w, v.value.is_some());
+            if let Some(v) = v.value {
+                put_value(&mut w, v);
             }
         }
     }
-    put_u64(w, rec.types.len() as u64);
-    for (e, h) in &rec.types {
-        put_u64(w, (*e).into());
-        put_u64(w, h.len() as u64);
+    put_u64(&mut w, types.len() as u64);
+    for (e, h) in types {
+        put_u64(&mut w, (*e).into());
+        put_u64(&mut w, h.len() as u64);
         for &(seq, ty) in h {
-            put_u64(w, seq.into());
-            put_bool(w, ty.is_some());
+            put_u64(&mut w, seq.into());
+            put_bool(&mut w, ty.is_some());
             if let Some(t) = ty {
-                put_u64(w, t.into());
+                put_u64(&mut w, t.into());
             }
         }
     }
+    w
 }
 
-#[cfg(test)]
-pub(super) fn take_snapshot<'a>(r: &mut Reader<'a>) -> std::result::Result<SnapRec<'a>, WireError> {
-    Ok(SnapRec {
-        dims: r.vec(|r| Ok((Cow::Borrowed(r.str()?), Cow::Borrowed(r.str()?))))?,
-        names: r.vec(|r| r.str().map(Cow::Borrowed))?,
-        txs: r.vec(|r| {
-            Ok(TxRec {
-                at: r.f64()?,
-                cause: Cow::Borrowed(r.str()?),
-                actor: r.option(|r| r.str().map(Cow::Borrowed))?,
-                note: r.option(|r| r.str().map(Cow::Borrowed))?,
-                touched: Cow::Owned(r.vec(|r| Ok((r.u32()?, r.u32()?)))?),
-            })
-        })?,
-        facts: r.vec(|r| {
-            Ok(FactRec {
-                e: r.u32()?,
-                a: r.u32()?,
-                versions: r.vec(|r| Ok((r.u32()?, r.option(Reader::f64)?, r.option(|r| r.value().map(Cow::Owned))?)))?,
-            })
-        })?,
-        types: r.vec(|r| Ok((r.u32()?, r.vec(|r| Ok((r.u32()?, r.option(Reader::u32)?)))?)))?,
-    })
+/// The length [`encode_snapshot`] writes after the two header bytes.
+fn snapshot_len(st: &ScopeState, types: &[(&u32, &Vec<(u32, Option<u32>)>)]) -> usize {
+    let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
+    let opt_str_len = |s: Option<&str>| 1 + s.map_or(0, str_len);
+    let mut n = varint_len(st.dims.iter().count() as u64) + st.dims.iter().map(|(k, v)| str_len(k) + str_len(v)).sum::<usize>();
+    n += varint_len(st.names.len() as u64) + st.names.names().map(str_len).sum::<usize>();
+    n += varint_len(st.txs.len() as u64);
+    for t in &st.txs {
+        n += 8 + str_len(&t.cause) + opt_str_len(t.actor.as_deref()) + opt_str_len(t.note.as_deref());
+        n += varint_len(t.touched.iter().count() as u64);
+        n += t.touched.iter().map(|(e, a)| varint_len(e.into()) + varint_len(a.into())).sum::<usize>();
+    }
+    n += varint_len(st.facts.len() as u64);
+    for (&(e, a), h) in &st.facts {
+        n += varint_len(e.into()) + varint_len(a.into()) + varint_len(h.iter().count() as u64);
+        for v in h.iter() {
+            n += varint_len(v.seq.into()) + 1 + v.valid_until_opt().map_or(0, |_| 8) + 1 + v.value.map_or(0, value_len);
+        }
+    }
+    n += varint_len(types.len() as u64);
+    for (e, h) in types {
+        n += varint_len((**e).into()) + varint_len(h.len() as u64);
+        n += h.iter().map(|&(seq, ty)| varint_len(seq.into()) + 1 + ty.map_or(0, |t| varint_len(t.into()))).sum::<usize>();
+    }
+    n
+}
+
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The length `put_value` writes.
+fn value_len(v: &Value) -> usize {
+    let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
+    1 + match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Number(_) => 8,
+        Value::String(s) => str_len(s),
+        Value::Array(items) => varint_len(items.len() as u64) + items.iter().map(value_len).sum::<usize>(),
+        Value::Object(entries) => varint_len(entries.len() as u64) + entries.iter().map(|(k, v)| str_len(k) + value_len(v)).sum::<usize>(),
+    }
 }
 
 /// Decodes and checks a snapshot stored at `key`.
@@ -245,7 +210,10 @@ fn take_state(key: &str, r: &mut Reader<'_>) -> Result<ScopeState> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+    use crate::core::codec::snapshot_rec::{put_snapshot, FactRec, SnapRec, TxRec};
     use crate::core::tx::OpRecord;
 
     fn state() -> ScopeState {
@@ -274,6 +242,30 @@ mod tests {
             assert_eq!(other.current(9.0).entities(), st.current(9.0).entities());
             assert_eq!(other.diff(1, 3).unwrap(), st.diff(1, 3).unwrap());
             assert_eq!(other.history("e7", "a"), st.history("e7", "a"));
+        }
+    }
+
+    /// `snapshot_len` sizes the output exactly (`snapshots_are_postcard`
+    /// checks a whole state): every kind of value and varint width.
+    #[test]
+    fn lengths_are_what_the_writers_write() {
+        for n in [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut w = Vec::new();
+            put_u64(&mut w, n);
+            assert_eq!(varint_len(n), w.len(), "{n}");
+        }
+        let values = [
+            Value::Null,
+            Value::from(true),
+            Value::from(2.5),
+            Value::from("é".repeat(200)),
+            Value::array([Value::Null, Value::array([Value::from("x")])]),
+            Value::object([("k", Value::object([("z".repeat(130).as_str(), Value::from(1.0))]))]),
+        ];
+        for v in values {
+            let mut w = Vec::new();
+            put_value(&mut w, &v);
+            assert_eq!(value_len(&v), w.len(), "{v:?}");
         }
     }
 
