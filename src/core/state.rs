@@ -129,7 +129,7 @@ impl ScopeState {
         for op in &rec.ops {
             self.apply_op(seq, op, &mut touched);
         }
-        if self.loose > 1024 && self.loose * 4 > self.facts.len() {
+        if self.loose > 1024 && self.loose * 8 > self.facts.len() {
             self.compact();
         }
         self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), touched);
