@@ -252,7 +252,9 @@ const median = (xs) => {
 };
 
 function runMemChild(which) {
-  const r = spawnSync(process.execPath, ["--expose-gc", HERE, "--child-mem", which], { encoding: "utf8", maxBuffer: 1 << 20 });
+  // The child measures the same build as the parent (`--waymark`).
+  const build = WAYMARK ? ["--waymark", WAYMARK] : [];
+  const r = spawnSync(process.execPath, ["--expose-gc", HERE, "--child-mem", which, ...build], { encoding: "utf8", maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`memory child ${which} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }

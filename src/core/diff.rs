@@ -25,7 +25,7 @@ impl ScopeState {
     /// transactions `from+1 ..= to`, sorted and unique.
     fn touched_between(&self, from: u64, to: u64) -> Vec<FactKey> {
         let mut keys: Vec<FactKey> =
-            self.txs[from as usize..to as usize].iter().flat_map(|m| m.touched.iter().copied()).collect();
+            self.txs[from as usize..to as usize].iter().flat_map(|m| m.touched.iter()).collect();
         crate::core::sort::sort_dedup(&mut keys);
         keys
     }
@@ -51,9 +51,9 @@ impl ScopeState {
             .filter(|(_, a)| *a != TYPE_ATTR)
             .filter_map(|key| {
                 let h = self.facts.get(&key)?;
-                let before = h.at(f).and_then(|v| v.value.as_ref());
+                let before = h.at(f).and_then(|v| v.value);
                 let last = h.at(t)?;
-                let after = last.value.as_ref();
+                let after = last.value;
                 if before == after {
                     return None;
                 }
@@ -93,7 +93,7 @@ impl ScopeState {
             let attr = self.names.name(a).to_string();
             match then {
                 Some(v) if v.value != now.value || v.valid_until != now.valid_until => {
-                    let value = v.value.clone().unwrap_or(Value::Null);
+                    let value = v.value.cloned().unwrap_or(Value::Null);
                     ops.push(OpRecord::Set { entity, ty: None, attrs: vec![(attr, value)], valid_until: v.valid_until_opt() });
                 }
                 None if now.value.is_some() => ops.push(OpRecord::Unset { entity, attrs: vec![attr] }),

@@ -1,7 +1,7 @@
 //! Reads: current state and as-of views share one implementation, a [`View`]
 //! fixed at a seq and judging expiry at a time.
 
-use crate::core::state::{FactKey, Hist, ScopeState, Version, TYPE_ATTR};
+use crate::core::state::{FactKey, Hist, ScopeState, VersionRef, TYPE_ATTR};
 use crate::core::value::Value;
 use crate::error::{Error, Result};
 
@@ -95,7 +95,7 @@ impl ScopeState {
     /// Every version of an attribute, oldest first.
     pub fn history(&self, entity: &str, attr: &str) -> Vec<FactVersion> {
         self.hist(entity, attr)
-            .map(|h| h.as_slice().iter().map(|v| self.version(entity, attr, v)).collect())
+            .map(|h| h.iter().map(|v| self.version(entity, attr, v)).collect())
             .unwrap_or_default()
     }
 
@@ -104,12 +104,12 @@ impl ScopeState {
         self.facts.get(&key)
     }
 
-    pub(crate) fn version(&self, entity: &str, attr: &str, v: &Version) -> FactVersion {
+    pub(crate) fn version(&self, entity: &str, attr: &str, v: VersionRef<'_>) -> FactVersion {
         let meta = self.tx(u64::from(v.seq));
         FactVersion {
             entity: entity.to_string(),
             attribute: attr.to_string(),
-            value: v.value.clone(),
+            value: v.value.cloned(),
             seq: u64::from(v.seq),
             at: meta.map_or(0.0, |m| m.at),
             cause: meta.map(|m| m.cause.to_string()).unwrap_or_default(),
@@ -159,14 +159,14 @@ impl<'a> View<'a> {
         self.now
     }
 
-    fn visible(&self, h: &'a Hist) -> Option<&'a Version> {
+    fn visible(&self, h: &'a Hist) -> Option<VersionRef<'a>> {
         h.at(self.seq).filter(|v| v.visible_at(self.now))
     }
 
     /// The visible value of one attribute.
     pub fn value(&self, entity: &str, attr: &str) -> Option<Value> {
         let key = (self.st.names.get(entity)?, self.st.names.get(attr)?);
-        self.visible(self.st.facts.get(&key)?)?.value.clone()
+        self.visible(self.st.facts.get(&key)?)?.value.cloned()
     }
 
     /// The version behind the visible value of one attribute.
@@ -189,7 +189,7 @@ impl<'a> View<'a> {
         let mut attributes: Vec<(String, Value)> = facts
             .filter_map(|(&(_, a), h)| {
                 let v = self.visible(h)?;
-                Some((self.st.names.name(a).to_string(), v.value.clone()?))
+                Some((self.st.names.name(a).to_string(), v.value.cloned()?))
             })
             .collect();
         if attributes.is_empty() {

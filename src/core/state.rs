@@ -10,123 +10,18 @@
 //!   never scans the state.
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 
 use crate::core::dims::Dims;
+pub(crate) use crate::core::hist::{Hist, Version, VersionRef};
+pub(crate) use crate::core::names::Interner;
+use crate::core::touched::Touched;
 use crate::core::tx::{OpRecord, TxInfo, TxRecord};
-use crate::core::value::Value;
 use crate::error::{Error, Result};
 
 pub(crate) type FactKey = (u32, u32);
 
 /// Pseudo-attribute id recorded in `touched` when an entity's type changes.
 pub(crate) const TYPE_ATTR: u32 = u32::MAX;
-
-/// Interned strings, shared between the lookup table and the id vector.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Interner {
-    names: Vec<Rc<str>>,
-    ids: HashMap<Rc<str>, u32>,
-}
-
-impl Interner {
-    pub(crate) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        let rc: Rc<str> = Rc::from(s);
-        self.names.push(rc.clone());
-        self.ids.insert(rc, id);
-        id
-    }
-
-    pub(crate) fn get(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
-    }
-
-    pub(crate) fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map(|s| &**s).unwrap_or("")
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(|s| &**s)
-    }
-}
-
-/// One version of an attribute. `value: None` is a retraction.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Version {
-    pub(crate) seq: u32,
-    /// `f64::INFINITY` when the value does not expire.
-    pub(crate) valid_until: f64,
-    pub(crate) value: Option<Value>,
-}
-
-impl Version {
-    pub(crate) fn visible_at(&self, now: f64) -> bool {
-        self.value.is_some() && now < self.valid_until
-    }
-
-    pub(crate) fn valid_until_opt(&self) -> Option<f64> {
-        self.valid_until.is_finite().then_some(self.valid_until)
-    }
-}
-
-/// The versions of one attribute, oldest first, at most one per seq.
-#[derive(Debug, Clone)]
-pub(crate) enum Hist {
-    One(Version),
-    Many(Vec<Version>),
-}
-
-impl Hist {
-    pub(crate) fn as_slice(&self) -> &[Version] {
-        match self {
-            Hist::One(v) => std::slice::from_ref(v),
-            Hist::Many(v) => v,
-        }
-    }
-
-    pub(crate) fn last(&self) -> &Version {
-        match self {
-            Hist::One(v) => v,
-            // A `Many` is never empty: it is only built from a `One` plus a push.
-            Hist::Many(v) => &v[v.len() - 1],
-        }
-    }
-
-    /// Adds a version; a second write in the same transaction replaces the first.
-    fn write(&mut self, v: Version) {
-        match self {
-            Hist::One(old) if old.seq == v.seq => *old = v,
-            Hist::One(old) => *self = Hist::Many(vec![old.clone(), v]),
-            Hist::Many(list) => match list.last_mut() {
-                Some(last) if last.seq == v.seq => *last = v,
-                _ => list.push(v),
-            },
-        }
-    }
-
-    /// The version in force at `seq` (the last one written at or before it).
-    pub(crate) fn at(&self, seq: u32) -> Option<&Version> {
-        let s = self.as_slice();
-        let n = s.partition_point(|v| v.seq <= seq);
-        n.checked_sub(1).map(|i| &s[i])
-    }
-
-    pub(crate) fn from_versions(mut v: Vec<Version>) -> Option<Hist> {
-        match v.len() {
-            0 => None,
-            1 => v.pop().map(Hist::One),
-            _ => Some(Hist::Many(v)),
-        }
-    }
-}
 
 /// Metadata of one committed transaction.
 #[derive(Debug, Clone)]
@@ -135,7 +30,7 @@ pub(crate) struct TxMeta {
     pub(crate) cause: Box<str>,
     pub(crate) actor: Option<Box<str>>,
     pub(crate) note: Option<Box<str>>,
-    pub(crate) touched: Box<[FactKey]>,
+    pub(crate) touched: Touched,
 }
 
 /// A named point in a scope's history.
@@ -157,6 +52,9 @@ pub struct ScopeState {
     pub(crate) types: HashMap<u32, Vec<(u32, Option<u32>)>>,
     /// Sorted by seq, then creation order.
     pub(crate) checkpoints: Vec<Checkpoint>,
+    /// Fact keys inserted one by one since the fact map was last built or
+    /// repacked (see [`ScopeState::compact`]).
+    pub(crate) loose: usize,
 }
 
 impl ScopeState {
@@ -169,6 +67,7 @@ impl ScopeState {
             facts: BTreeMap::new(),
             types: HashMap::new(),
             checkpoints: Vec::new(),
+            loose: 0,
         }
     }
 
@@ -205,67 +104,78 @@ impl ScopeState {
     /// arrive in ascending order (new entities get new ids), which leaves
     /// B-tree leaves about half full; rebuilding from the sorted entries fills
     /// them (about 50 instead of about 90 bytes per fact, `BENCHMARKS.md`).
-    /// O(n): the store calls it when it writes a snapshot, which already walks
-    /// the whole state on a geometric schedule.
+    /// O(n); [`ScopeState::apply`] calls it when a quarter of the entries
+    /// were inserted since the last repack (amortized O(1) per write), and
+    /// the store when it writes a snapshot.
+    ///
+    /// `BTreeMap::append` of the rest to a map of the first entry rebuilds
+    /// from both in order, filling every node, and frees the old nodes as it
+    /// goes: unlike collecting and `from_iter` (a vector of every entry plus
+    /// the sort's scratch copy), it never holds more than the map itself,
+    /// and wasm memory keeps its high-water mark.
     pub fn compact(&mut self) {
-        self.facts = facts_from_sorted(std::mem::take(&mut self.facts).into_iter().collect());
+        self.loose = 0;
+        let mut rest = std::mem::take(&mut self.facts);
+        if let Some((k, h)) = rest.pop_first() {
+            self.facts.insert(k, h);
+            self.facts.append(&mut rest);
+        }
     }
 
     /// Applies a committed transaction. Its seq must be the next one.
     pub fn apply(&mut self, rec: &TxRecord) -> Result<()> {
-        if rec.seq != self.seq() + 1 {
-            return Err(Error::invalid(format!("transaction seq {} does not follow seq {}", rec.seq, self.seq())));
-        }
-        // As-of by time relies on times that never decrease (the store clamps them).
-        if !rec.at.is_finite() || self.last_at().is_some_and(|last| rec.at < last) {
-            return Err(Error::invalid(format!("transaction time {} is before the previous transaction's", crate::error::Num(rec.at))));
-        }
-        let seq = u32::try_from(rec.seq).map_err(|_| Error::invalid("a scope holds at most 2^32-1 transactions"))?;
+        let seq = self.check_next(rec.seq, rec.at)?;
         let mut touched = Vec::new();
         for op in &rec.ops {
             self.apply_op(seq, op, &mut touched);
         }
+        if self.loose > 1024 && self.loose * 8 > self.facts.len() {
+            self.compact();
+        }
+        self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), touched);
+        Ok(())
+    }
+
+    /// Checks that a transaction `(seq, at)` may follow the state; its seq as stored.
+    pub(crate) fn check_next(&self, seq: u64, at: f64) -> Result<u32> {
+        if seq != self.seq() + 1 {
+            return Err(Error::invalid(format!("transaction seq {seq} does not follow seq {}", self.seq())));
+        }
+        // As-of by time relies on times that never decrease (the store clamps them).
+        if !at.is_finite() || self.last_at().is_some_and(|last| at < last) {
+            return Err(Error::invalid(format!("transaction time {} is before the previous transaction's", crate::error::Num(at))));
+        }
+        u32::try_from(seq).map_err(|_| Error::invalid("a scope holds at most 2^32-1 transactions"))
+    }
+
+    /// Ends a transaction whose operations are applied.
+    pub(crate) fn push_tx(&mut self, at: f64, cause: &str, actor: Option<&str>, note: Option<&str>, mut touched: Vec<FactKey>) {
         crate::core::sort::sort_dedup(&mut touched);
         self.txs.push(TxMeta {
-            at: rec.at,
-            cause: rec.cause.as_str().into(),
-            actor: rec.actor.as_deref().map(Into::into),
-            note: rec.note.as_deref().map(Into::into),
-            touched: touched.into_boxed_slice(),
+            at,
+            cause: cause.into(),
+            actor: actor.map(Into::into),
+            note: note.map(Into::into),
+            touched: Touched::new(&touched),
         });
-        Ok(())
     }
 
     fn apply_op(&mut self, seq: u32, op: &OpRecord, touched: &mut Vec<FactKey>) {
         match op {
             OpRecord::Set { entity, ty, attrs, valid_until } => {
-                let e = self.names.intern(entity);
-                if let Some(t) = ty {
-                    let t = self.names.intern(t);
-                    self.write_type(e, seq, Some(t), touched);
-                }
+                let e = self.set_entity(seq, entity, ty.as_deref(), touched);
                 let valid_until = valid_until.unwrap_or(f64::INFINITY);
                 for (name, value) in attrs {
                     let a = self.names.intern(name);
-                    self.write((e, a), Version { seq, valid_until, value: Some(value.clone()) }, touched);
+                    self.write((e, a), Version { seq, value: Some(value.clone()) }, valid_until, touched);
                 }
             }
             OpRecord::Unset { entity, attrs } => {
-                let Some(e) = self.names.get(entity) else { return };
                 for name in attrs {
-                    if let Some(a) = self.names.get(name) {
-                        self.retract((e, a), seq, touched);
-                    }
+                    self.unset(seq, entity, name, touched);
                 }
             }
-            OpRecord::Delete { entity } => {
-                let Some(e) = self.names.get(entity) else { return };
-                let keys: Vec<FactKey> = self.facts.range((e, 0)..(e, TYPE_ATTR)).map(|(k, _)| *k).collect();
-                for key in keys {
-                    self.retract(key, seq, touched);
-                }
-                self.write_type(e, seq, None, touched);
-            }
+            OpRecord::Delete { entity } => self.delete(seq, entity, touched),
             OpRecord::Type { entity, ty } => {
                 let e = self.names.intern(entity);
                 let t = ty.as_deref().map(|t| self.names.intern(t));
@@ -274,12 +184,40 @@ impl ScopeState {
         }
     }
 
-    fn write(&mut self, key: FactKey, v: Version, touched: &mut Vec<FactKey>) {
+    /// The entity of a `Set` (interned) after writing its type, if any.
+    pub(crate) fn set_entity(&mut self, seq: u32, entity: &str, ty: Option<&str>, touched: &mut Vec<FactKey>) -> u32 {
+        let e = self.names.intern(entity);
+        if let Some(t) = ty {
+            let t = self.names.intern(t);
+            self.write_type(e, seq, Some(t), touched);
+        }
+        e
+    }
+
+    /// Retracts one attribute (`Unset`), if it is live.
+    pub(crate) fn unset(&mut self, seq: u32, entity: &str, attr: &str, touched: &mut Vec<FactKey>) {
+        if let (Some(e), Some(a)) = (self.names.get(entity), self.names.get(attr)) {
+            self.retract((e, a), seq, touched);
+        }
+    }
+
+    /// Retracts every attribute of an entity and clears its type (`Delete`).
+    pub(crate) fn delete(&mut self, seq: u32, entity: &str, touched: &mut Vec<FactKey>) {
+        let Some(e) = self.names.get(entity) else { return };
+        let keys: Vec<FactKey> = self.facts.range((e, 0)..(e, TYPE_ATTR)).map(|(k, _)| *k).collect();
+        for key in keys {
+            self.retract(key, seq, touched);
+        }
+        self.write_type(e, seq, None, touched);
+    }
+
+    fn write(&mut self, key: FactKey, v: Version, until: f64, touched: &mut Vec<FactKey>) {
         touched.push(key);
         match self.facts.get_mut(&key) {
-            Some(h) => h.write(v),
+            Some(h) => h.write(v, until),
             None => {
-                self.facts.insert(key, Hist::One(v));
+                self.loose += 1;
+                self.facts.insert(key, Hist::new(v, until));
             }
         }
     }
@@ -287,11 +225,11 @@ impl ScopeState {
     fn retract(&mut self, key: FactKey, seq: u32, touched: &mut Vec<FactKey>) {
         let live = self.facts.get(&key).is_some_and(|h| h.last().value.is_some());
         if live {
-            self.write(key, Version { seq, valid_until: f64::INFINITY, value: None }, touched);
+            self.write(key, Version { seq, value: None }, f64::INFINITY, touched);
         }
     }
 
-    fn write_type(&mut self, e: u32, seq: u32, t: Option<u32>, touched: &mut Vec<FactKey>) {
+    pub(crate) fn write_type(&mut self, e: u32, seq: u32, t: Option<u32>, touched: &mut Vec<FactKey>) {
         let hist = self.types.entry(e).or_default();
         let current = hist.last().and_then(|(_, t)| *t);
         if current == t {
@@ -348,7 +286,11 @@ impl ScopeState {
             self.facts
                 .iter()
                 .filter_map(|(k, h)| {
-                    let kept: Vec<Version> = h.as_slice().iter().filter(|v| v.seq <= s).cloned().collect();
+                    let kept: Vec<(Version, f64)> = h
+                        .iter()
+                        .filter(|v| v.seq <= s)
+                        .map(|v| (Version { seq: v.seq, value: v.value.cloned() }, v.valid_until))
+                        .collect();
                     Hist::from_versions(kept).map(|h| (*k, h))
                 })
                 .collect(),
@@ -368,6 +310,7 @@ impl ScopeState {
             facts,
             types,
             checkpoints: Vec::new(),
+            loose: 0,
         }
     }
 }

@@ -97,9 +97,9 @@ pub(crate) async fn load_scope<S: Storage>(s: &S, dims: &Dims, key: &str) -> Res
         }
         None => ScopeState::new(dims.clone()),
     };
-    let tail = fetch_tail(s, key, st.seq()).await?;
-    let first_tail_key = tail.first().map(|(k, _, _)| k.clone());
-    snap.tail_bytes = apply_tail(&mut st, tail).map_err(|e| match e {
+    let tail = fetch_tail_bytes(s, key, st.seq()).await?;
+    let first_tail_key = tail.first().map(|(k, _)| k.clone());
+    snap.tail_bytes = replay_tail(&mut st, &tail).map_err(|e| match e {
         // The first record after a snapshot may be fine and the snapshot wrong:
         // name both keys.
         Error::Corrupt { key: k, reason } if snaps.last().is_some() && Some(&k) == first_tail_key.as_ref() => {
@@ -112,17 +112,25 @@ pub(crate) async fn load_scope<S: Storage>(s: &S, dims: &Dims, key: &str) -> Res
     Ok((st, snap))
 }
 
-/// Log records after `seq`, with their keys and sizes, in order.
-pub(crate) async fn fetch_tail<S: Storage>(s: &S, key: &str, seq: u64) -> Result<Vec<(String, usize, TxRecord)>> {
+/// The stored log records after `seq`, with their keys, in order.
+async fn fetch_tail_bytes<S: Storage>(s: &S, key: &str, seq: u64) -> Result<Vec<(String, Vec<u8>)>> {
     let after = keys::log(key, seq);
     let ks = list_all(s, &keys::log_prefix(key), Some(&after)).await?;
     let vals = s.get_many(&ks).await?;
-    let mut out = Vec::with_capacity(ks.len());
-    for (k, v) in ks.into_iter().zip(vals) {
-        let Some(v) = v else {
+    ks.into_iter()
+        .zip(vals)
+        .map(|(k, v)| match v {
+            Some(v) => Ok((k, v)),
             // Listed then deleted: only cleanup deletes log keys, never live ones.
-            return Err(Error::corrupt(k, "the log record was listed but is missing"));
-        };
+            None => Err(Error::corrupt(k, "the log record was listed but is missing")),
+        })
+        .collect()
+}
+
+/// Log records after `seq`, decoded, with their keys and sizes, in order.
+pub(crate) async fn fetch_tail<S: Storage>(s: &S, key: &str, seq: u64) -> Result<Vec<(String, usize, TxRecord)>> {
+    let mut out = Vec::new();
+    for (k, v) in fetch_tail_bytes(s, key, seq).await? {
         let rec = codec::decode_tx(&k, &v)?;
         if keys::seq_of(&k)? != rec.seq {
             return Err(Error::corrupt(k, format!("the record holds seq {}", rec.seq)));
@@ -130,6 +138,19 @@ pub(crate) async fn fetch_tail<S: Storage>(s: &S, key: &str, seq: u64) -> Result
         out.push((k, v.len(), rec));
     }
     Ok(out)
+}
+
+/// Replays fetched records into a state being loaded (in bulk, see
+/// `codec::Replay`); returns their total size.
+fn replay_tail(st: &mut ScopeState, tail: &[(String, Vec<u8>)]) -> Result<usize> {
+    let mut replay = codec::Replay::new(st);
+    let mut bytes = 0;
+    for (k, v) in tail {
+        replay.record(k, keys::seq_of(k)?, v)?;
+        bytes += v.len();
+    }
+    replay.finish();
+    Ok(bytes)
 }
 
 /// Applies fetched records in order; returns their total size.

@@ -106,7 +106,7 @@ impl<S: Storage> Run<S> {
     pub(crate) fn summary_in(&self, st: &ScopeState) -> RunSummary {
         let get = |a: &str| {
             let key = (st.names.get(self.entity_id())?, st.names.get(a)?);
-            st.facts.get(&key)?.last().value.clone()
+            st.facts.get(&key)?.last().value.cloned()
         };
         let mut steps = [0u32; 5];
         for state in self.step_states_in(st) {

@@ -2,206 +2,191 @@
 //! in one record, packed so that reopening decodes it without rebuilding
 //! from the log. The other records are in `codec.rs`.
 
-use std::borrow::Cow;
-
-#[cfg(test)]
-use serde::{Deserialize, Serialize};
-
 use super::*;
+use crate::core::touched::Touched;
 
-#[cfg_attr(test, derive(Serialize, Deserialize))]
-pub(super) struct SnapRec<'a> {
-    dims: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    names: Vec<Cow<'a, str>>,
-    txs: Vec<TxRec<'a>>,
-    facts: Vec<FactRec<'a>>,
-    types: Vec<(u32, Vec<(u32, Option<u32>)>)>,
-}
-
-#[cfg_attr(test, derive(Serialize, Deserialize))]
-pub(super) struct TxRec<'a> {
-    at: f64,
-    cause: Cow<'a, str>,
-    actor: Option<Cow<'a, str>>,
-    note: Option<Cow<'a, str>>,
-    touched: Cow<'a, [(u32, u32)]>,
-}
-
-#[cfg_attr(test, derive(Serialize, Deserialize))]
-pub(super) struct FactRec<'a> {
-    e: u32,
-    a: u32,
-    versions: Vec<(u32, Option<f64>, Option<Cow<'a, Value>>)>,
-}
-
-/// Encodes a whole scope state (history included, checkpoints excluded).
+/// Encodes a whole scope state (history included, checkpoints excluded), in
+/// the layout of `snapshot_rec::SnapRec` (the tests compare with postcard).
+///
+/// Written straight from the state into a vector of the exact size: the
+/// record struct with a vector of versions per fact, and the output doubling
+/// as it grew, took about 4 times the snapshot's size at once, which set the
+/// wasm memory's high-water mark of a store being written (BENCHMARKS.md).
 pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
-    let mut types: Vec<_> = st.types.iter().map(|(e, h)| (*e, h.clone())).collect();
-    crate::core::sort::sort_by_key(&mut types, |(e, _)| *e);
-    let rec = SnapRec {
-        dims: st.dims.iter().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))).collect(),
-        names: st.names.names().map(Cow::Borrowed).collect(),
-        txs: st
-            .txs
-            .iter()
-            .map(|m| TxRec {
-                at: m.at,
-                cause: Cow::Borrowed(&m.cause),
-                actor: m.actor.as_deref().map(Cow::Borrowed),
-                note: m.note.as_deref().map(Cow::Borrowed),
-                touched: Cow::Borrowed(&m.touched),
-            })
-            .collect(),
-        facts: st
-            .facts
-            .iter()
-            .map(|(&(e, a), h)| FactRec {
-                e,
-                a,
-                versions: h
-                    .as_slice()
-                    .iter()
-                    .map(|v| (v.seq, v.valid_until_opt(), v.value.as_ref().map(Cow::Borrowed)))
-                    .collect(),
-            })
-            .collect(),
-        types,
-    };
-    let mut out = vec![FORMAT_VERSION, KIND_SNAPSHOT];
-    put_snapshot(&mut out, &rec);
-    out
-}
-
-pub(super) fn put_snapshot(w: &mut Vec<u8>, rec: &SnapRec<'_>) {
-    put_u64(w, rec.dims.len() as u64);
-    for (k, v) in &rec.dims {
-        put_str(w, k);
-        put_str(w, v);
+    let mut types: Vec<_> = st.types.iter().collect();
+    crate::core::sort::sort_by_key(&mut types, |(e, _)| **e);
+    let mut w = Vec::with_capacity(2 + snapshot_len(st, &types));
+    w.extend_from_slice(&[FORMAT_VERSION, KIND_SNAPSHOT]);
+    put_u64(&mut w, st.dims.iter().count() as u64);
+    for (k, v) in st.dims.iter() {
+        put_str(&mut w, k);
+        put_str(&mut w, v);
     }
-    put_u64(w, rec.names.len() as u64);
-    for n in &rec.names {
-        put_str(w, n);
+    put_u64(&mut w, st.names.len() as u64);
+    for n in st.names.names() {
+        put_str(&mut w, n);
     }
-    put_u64(w, rec.txs.len() as u64);
-    for t in &rec.txs {
-        put_f64(w, t.at);
-        put_str(w, &t.cause);
-        put_opt_str(w, t.actor.as_deref());
-        put_opt_str(w, t.note.as_deref());
-        put_u64(w, t.touched.len() as u64);
-        for &(e, a) in t.touched.iter() {
-            put_u64(w, e.into());
-            put_u64(w, a.into());
+    put_u64(&mut w, st.txs.len() as u64);
+    for t in &st.txs {
+        put_f64(&mut w, t.at);
+        put_str(&mut w, &t.cause);
+        put_opt_str(&mut w, t.actor.as_deref());
+        put_opt_str(&mut w, t.note.as_deref());
+        put_u64(&mut w, t.touched.iter().count() as u64);
+        for (e, a) in t.touched.iter() {
+            put_u64(&mut w, e.into());
+            put_u64(&mut w, a.into());
         }
     }
-    put_u64(w, rec.facts.len() as u64);
-    for f in &rec.facts {
-        put_u64(w, f.e.into());
-        put_u64(w, f.a.into());
-        put_u64(w, f.versions.len() as u64);
-        for (seq, valid_until, value) in &f.versions {
-            put_u64(w, (*seq).into());
-            put_opt_f64(w, *valid_until);
-            put_bool(w, value.is_some());
-            if let Some(v) = value {
-                put_value(w, v);
+    put_u64(&mut w, st.facts.len() as u64);
+    for (&(e, a), h) in &st.facts {
+        put_u64(&mut w, e.into());
+        put_u64(&mut w, a.into());
+        put_u64(&mut w, h.iter().count() as u64);
+        for v in h.iter() {
+            put_u64(&mut w, v.seq.into());
+            put_opt_f64(&mut w, v.valid_until_opt());
+            put_bool(&mut w, v.value.is_some());
+            if let Some(v) = v.value {
+                put_value(&mut w, v);
             }
         }
     }
-    put_u64(w, rec.types.len() as u64);
-    for (e, h) in &rec.types {
-        put_u64(w, (*e).into());
-        put_u64(w, h.len() as u64);
+    put_u64(&mut w, types.len() as u64);
+    for (e, h) in types {
+        put_u64(&mut w, (*e).into());
+        put_u64(&mut w, h.len() as u64);
         for &(seq, ty) in h {
-            put_u64(w, seq.into());
-            put_bool(w, ty.is_some());
+            put_u64(&mut w, seq.into());
+            put_bool(&mut w, ty.is_some());
             if let Some(t) = ty {
-                put_u64(w, t.into());
+                put_u64(&mut w, t.into());
             }
         }
     }
+    w
 }
 
-pub(super) fn take_snapshot<'a>(r: &mut Reader<'a>) -> std::result::Result<SnapRec<'a>, WireError> {
-    Ok(SnapRec {
-        dims: r.vec(|r| Ok((Cow::Borrowed(r.str()?), Cow::Borrowed(r.str()?))))?,
-        names: r.vec(|r| r.str().map(Cow::Borrowed))?,
-        txs: r.vec(|r| {
-            Ok(TxRec {
-                at: r.f64()?,
-                cause: Cow::Borrowed(r.str()?),
-                actor: r.option(|r| r.str().map(Cow::Borrowed))?,
-                note: r.option(|r| r.str().map(Cow::Borrowed))?,
-                touched: Cow::Owned(r.vec(|r| Ok((r.u32()?, r.u32()?)))?),
-            })
-        })?,
-        facts: r.vec(|r| {
-            Ok(FactRec {
-                e: r.u32()?,
-                a: r.u32()?,
-                versions: r.vec(|r| Ok((r.u32()?, r.option(Reader::f64)?, r.option(|r| r.value().map(Cow::Owned))?)))?,
-            })
-        })?,
-        types: r.vec(|r| Ok((r.u32()?, r.vec(|r| Ok((r.u32()?, r.option(Reader::u32)?)))?)))?,
-    })
+/// The length [`encode_snapshot`] writes after the two header bytes.
+fn snapshot_len(st: &ScopeState, types: &[(&u32, &Vec<(u32, Option<u32>)>)]) -> usize {
+    let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
+    let opt_str_len = |s: Option<&str>| 1 + s.map_or(0, str_len);
+    let mut n = varint_len(st.dims.iter().count() as u64) + st.dims.iter().map(|(k, v)| str_len(k) + str_len(v)).sum::<usize>();
+    n += varint_len(st.names.len() as u64) + st.names.names().map(str_len).sum::<usize>();
+    n += varint_len(st.txs.len() as u64);
+    for t in &st.txs {
+        n += 8 + str_len(&t.cause) + opt_str_len(t.actor.as_deref()) + opt_str_len(t.note.as_deref());
+        n += varint_len(t.touched.iter().count() as u64);
+        n += t.touched.iter().map(|(e, a)| varint_len(e.into()) + varint_len(a.into())).sum::<usize>();
+    }
+    n += varint_len(st.facts.len() as u64);
+    for (&(e, a), h) in &st.facts {
+        n += varint_len(e.into()) + varint_len(a.into()) + varint_len(h.iter().count() as u64);
+        for v in h.iter() {
+            n += varint_len(v.seq.into()) + 1 + v.valid_until_opt().map_or(0, |_| 8) + 1 + v.value.map_or(0, value_len);
+        }
+    }
+    n += varint_len(types.len() as u64);
+    for (e, h) in types {
+        n += varint_len((**e).into()) + varint_len(h.len() as u64);
+        n += h.iter().map(|&(seq, ty)| varint_len(seq.into()) + 1 + ty.map_or(0, |t| varint_len(t.into()))).sum::<usize>();
+    }
+    n
+}
+
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The length `put_value` writes.
+fn value_len(v: &Value) -> usize {
+    let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
+    1 + match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Number(_) => 8,
+        Value::String(s) => str_len(s),
+        Value::Array(items) => varint_len(items.len() as u64) + items.iter().map(value_len).sum::<usize>(),
+        Value::Object(entries) => varint_len(entries.len() as u64) + entries.iter().map(|(k, v)| str_len(k) + value_len(v)).sum::<usize>(),
+    }
 }
 
 /// Decodes and checks a snapshot stored at `key`.
+///
+/// Straight into the state, without a [`SnapRec`] (which `take_snapshot`
+/// reads for the tests): a vector of versions per fact and the record's
+/// vectors were a fifth of a reopen.
 pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
     let mut r = Reader::new(body(KIND_SNAPSHOT, key, bytes)?);
-    let rec = take_snapshot(&mut r).map_err(|e| Error::corrupt(key, e))?;
+    let st = take_state(key, &mut r)?;
     no_rest(key, r.rest())?;
+    Ok(st)
+}
+
+fn take_state(key: &str, r: &mut Reader<'_>) -> Result<ScopeState> {
+    let wire = |e: WireError| Error::corrupt(key, e);
     let bad = |why: &str| Error::corrupt(key, format!("inconsistent snapshot: {why}"));
+    let dims = r.vec(|r| Ok((r.string()?, r.string()?))).map_err(wire)?;
     let mut names = Interner::default();
-    for (i, n) in rec.names.iter().enumerate() {
-        if names.intern(n) as usize != i {
+    for i in 0..r.seq_len().map_err(wire)? {
+        if names.intern(r.str().map_err(wire)?) as usize != i {
             return Err(bad("a name appears twice"));
         }
     }
     let n_names = names.len() as u32;
-    let n_txs = rec.txs.len() as u32;
     let id_ok = |id: u32| id < n_names;
-    let mut txs = Vec::with_capacity(rec.txs.len());
+    let n = r.seq_len().map_err(wire)?;
+    let n_txs = n as u32;
+    let mut txs = Vec::with_capacity(n);
     let mut last_at = f64::NEG_INFINITY;
-    for t in rec.txs {
-        if !t.at.is_finite() || t.at < last_at {
+    let mut touched = Vec::new();
+    for _ in 0..n {
+        let at = r.f64().map_err(wire)?;
+        let cause = r.str().map_err(wire)?;
+        let actor = r.option(Reader::str).map_err(wire)?;
+        let note = r.option(Reader::str).map_err(wire)?;
+        touched.clear();
+        for _ in 0..r.seq_len().map_err(wire)? {
+            touched.push((r.u32().map_err(wire)?, r.u32().map_err(wire)?));
+        }
+        if !at.is_finite() || at < last_at {
             return Err(bad("transaction times are not finite and non-decreasing"));
         }
-        last_at = t.at;
-        if !t.touched.iter().all(|&(e, a)| id_ok(e) && (id_ok(a) || a == TYPE_ATTR)) {
+        last_at = at;
+        if !touched.iter().all(|&(e, a)| id_ok(e) && (id_ok(a) || a == TYPE_ATTR)) {
             return Err(bad("a transaction touches an unknown name"));
         }
-        txs.push(TxMeta {
-            at: t.at,
-            cause: t.cause.into_owned().into_boxed_str(),
-            actor: t.actor.map(|s| s.into_owned().into_boxed_str()),
-            note: t.note.map(|s| s.into_owned().into_boxed_str()),
-            touched: t.touched.into_owned().into_boxed_slice(),
-        });
+        txs.push(TxMeta { at, cause: cause.into(), actor: actor.map(Into::into), note: note.map(Into::into), touched: Touched::new(&touched) });
     }
     // Collected, then built in one go: a B-tree built from sorted entries has
     // full leaves (about 50 bytes per fact instead of about 90 when inserted
     // one by one in key order; BENCHMARKS.md).
-    let mut facts = Vec::with_capacity(rec.facts.len());
-    for f in rec.facts {
-        if !id_ok(f.e) || !id_ok(f.a) {
+    let n = r.seq_len().map_err(wire)?;
+    let mut facts = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (e, a) = (r.u32().map_err(wire)?, r.u32().map_err(wire)?);
+        if !id_ok(e) || !id_ok(a) {
             return Err(bad("a fact names an unknown entity or attribute"));
         }
-        let mut versions = Vec::with_capacity(f.versions.len());
-        let mut prev = 0u32;
-        for (seq, valid_until, value) in f.versions {
-            if seq <= prev || seq > n_txs {
+        let mut hist: Option<Hist> = None;
+        for _ in 0..r.seq_len().map_err(wire)? {
+            let seq = r.u32().map_err(wire)?;
+            let until = r.option(Reader::f64).map_err(wire)?.unwrap_or(f64::INFINITY);
+            let value = r.option(Reader::value).map_err(wire)?;
+            if hist.as_ref().is_some_and(|h| seq <= h.last().seq) || seq == 0 || seq > n_txs {
                 return Err(bad("version seqs are not increasing within the log"));
             }
-            prev = seq;
-            let value = value.map(Cow::into_owned);
             if let Some(v) = &value {
                 v.validate().map_err(|e| Error::corrupt(key, e))?;
             }
-            versions.push(Version { seq, valid_until: valid_until.unwrap_or(f64::INFINITY), value });
+            let v = Version { seq, value };
+            match &mut hist {
+                Some(h) => h.write(v, until),
+                None => hist = Some(Hist::new(v, until)),
+            }
         }
-        let Some(h) = Hist::from_versions(versions) else { return Err(bad("a fact has no versions")) };
-        facts.push(((f.e, f.a), h));
+        let Some(h) = hist else { return Err(bad("a fact has no versions")) };
+        facts.push(((e, a), h));
     }
     // Written in key order, so this sort only checks (linear on sorted input).
     crate::core::sort::sort_by_key(&mut facts, |(k, _)| *k);
@@ -209,21 +194,26 @@ pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
         return Err(bad("a fact appears twice"));
     }
     let facts = crate::core::state::facts_from_sorted(facts);
-    let mut types = HashMap::with_capacity(rec.types.len());
-    for (e, h) in rec.types {
+    let n = r.seq_len().map_err(wire)?;
+    let mut types = HashMap::with_capacity(n);
+    for _ in 0..n {
+        let e = r.u32().map_err(wire)?;
+        let h = r.vec(|r| Ok((r.u32()?, r.option(Reader::u32)?))).map_err(wire)?;
         let ordered = h.windows(2).all(|w| w[0].0 < w[1].0);
         if !id_ok(e) || !ordered || !h.iter().all(|(s, t)| *s <= n_txs && t.is_none_or(id_ok)) {
             return Err(bad("entity types are inconsistent"));
         }
         types.insert(e, h);
     }
-    let dims = Dims::new(rec.dims.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())));
-    Ok(ScopeState { dims, names, txs, facts, types, checkpoints: Vec::new() })
+    Ok(ScopeState { dims: Dims::new(dims), names, txs, facts, types, checkpoints: Vec::new(), loose: 0 })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+    use crate::core::codec::snapshot_rec::{put_snapshot, FactRec, SnapRec, TxRec};
     use crate::core::tx::OpRecord;
 
     fn state() -> ScopeState {
@@ -252,6 +242,30 @@ mod tests {
             assert_eq!(other.current(9.0).entities(), st.current(9.0).entities());
             assert_eq!(other.diff(1, 3).unwrap(), st.diff(1, 3).unwrap());
             assert_eq!(other.history("e7", "a"), st.history("e7", "a"));
+        }
+    }
+
+    /// `snapshot_len` sizes the output exactly (`snapshots_are_postcard`
+    /// checks a whole state): every kind of value and varint width.
+    #[test]
+    fn lengths_are_what_the_writers_write() {
+        for n in [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut w = Vec::new();
+            put_u64(&mut w, n);
+            assert_eq!(varint_len(n), w.len(), "{n}");
+        }
+        let values = [
+            Value::Null,
+            Value::from(true),
+            Value::from(2.5),
+            Value::from("é".repeat(200)),
+            Value::array([Value::Null, Value::array([Value::from("x")])]),
+            Value::object([("k", Value::object([("z".repeat(130).as_str(), Value::from(1.0))]))]),
+        ];
+        for v in values {
+            let mut w = Vec::new();
+            put_value(&mut w, &v);
+            assert_eq!(value_len(&v), w.len(), "{v:?}");
         }
     }
 

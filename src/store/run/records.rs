@@ -28,7 +28,7 @@ pub(super) fn json_id(kind: &str, parts: &[&str]) -> String {
 /// The latest stored value of an attribute, ignoring expiry.
 pub(super) fn stored<'a>(st: &'a ScopeState, entity: &str, attr: &str) -> Option<&'a Value> {
     let key = (st.names.get(entity)?, st.names.get(attr)?);
-    st.facts.get(&key)?.last().value.as_ref()
+    st.facts.get(&key)?.last().value
 }
 
 pub(super) fn num(v: Option<&Value>) -> Option<f64> {

@@ -1,0 +1,88 @@
+//! Fact writes applied in bulk, for replaying a log tail when a scope is
+//! reopened.
+//!
+//! [`ScopeState::apply`] inserts each write into the fact B-tree: tens of
+//! thousands of inserts (most of a reopen) that also leave the leaves about
+//! half full. Here writes are collected in log order; each ascending run of
+//! them (new entities get new ids, so a transaction's writes mostly ascend)
+//! is grouped into histories (taking out the existing history of a key it
+//! extends) and appended to the map, which rebuilds it: O(n) and as packed
+//! as [`ScopeState::compact`] leaves it. A run that is small against the map
+//! is inserted instead, so that many short runs do not rebuild it each time.
+//!
+//! Only `Set` writes can wait: `Unset` and `Delete` depend on which facts are
+//! live, so the replay calls [`Bulk::flush`] before them. A flush that is
+//! small against the tree inserts one by one instead of rebuilding, so that a
+//! log with many retractions does not rebuild the tree for each.
+
+use crate::core::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
+
+/// Fact writes not yet in a state, in log order.
+#[derive(Default)]
+pub(crate) struct Bulk {
+    pending: Vec<(FactKey, Version, f64)>,
+}
+
+impl Bulk {
+    pub(crate) fn write(&mut self, key: FactKey, v: Version, until: f64) {
+        self.pending.push((key, v, until));
+    }
+
+    /// Moves the pending writes into `st`, with the result of writing them
+    /// one by one in order (a second write in one transaction replaces the first).
+    pub(crate) fn flush(&mut self, st: &mut ScopeState) {
+        // Ascending runs (one per transaction, typically), each applied in
+        // turn: no sort, and the versions of a key stay in log order.
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for i in 1..=self.pending.len() {
+            if i == self.pending.len() || self.pending[i].0 < self.pending[i - 1].0 {
+                runs.push(i - start);
+                start = i;
+            }
+        }
+        let mut pending = std::mem::take(&mut self.pending).into_iter();
+        for len in runs {
+            flush_run(st, pending.by_ref().take(len), len);
+        }
+    }
+}
+
+/// Applies `len` writes in ascending key order.
+fn flush_run(st: &mut ScopeState, run: impl Iterator<Item = (FactKey, Version, f64)>, len: usize) {
+    if len * 8 < st.facts.len() {
+        // Small against the map: inserting costs less than rebuilding it.
+        for (key, v, until) in run {
+            match st.facts.get_mut(&key) {
+                Some(h) => h.write(v, until),
+                None => {
+                    st.loose += 1;
+                    st.facts.insert(key, Hist::new(v, until));
+                }
+            }
+        }
+        return;
+    }
+    let mut hists: Vec<(FactKey, Hist)> = Vec::with_capacity(len);
+    // Keys past the map's last one (new entities, most of a tail) need no lookup.
+    let last = st.facts.last_key_value().map(|(k, _)| *k);
+    let mut run = run.peekable();
+    while let Some((key, v, until)) = run.next() {
+        let old = if last.is_some_and(|l| key <= l) { st.facts.remove(&key) } else { None };
+        let mut h = match old {
+            Some(mut h) => {
+                h.write(v, until);
+                h
+            }
+            None => Hist::new(v, until),
+        };
+        while let Some((_, v, until)) = run.next_if(|(k, _, _)| *k == key) {
+            h.write(v, until);
+        }
+        hists.push((key, h));
+    }
+    // Both maps are sorted and share no key: `append` rebuilds one packed
+    // map from the two in order, freeing the old nodes as it goes.
+    st.facts.append(&mut facts_from_sorted(hists));
+    st.loose = 0;
+}
