@@ -4,12 +4,16 @@
 //! version-1 writer. This build must read it back exactly.
 //!
 //! `tests/fixtures/format-v1-genesis.bin` is the same history written by the
-//! current writer: version-1 records, plus the genesis keys (`s/<scope>/g`)
-//! and fork base keys (`s/<scope>/b/…`) that make a fork and a first
-//! transaction mutually exclusive. Readers treat both as optional, so the
-//! first fixture stays readable. This build must read the second one back
-//! exactly too, and write it byte for byte; every key the two share must hold
-//! the same bytes (the record encodings did not change).
+//! last version-1 writer: version-1 records, plus the genesis keys
+//! (`s/<scope>/g`) and fork base keys (`s/<scope>/b/…`) that make a fork and
+//! a first transaction mutually exclusive. Readers treat both as optional, so
+//! the first fixture stays readable; every key the two share holds the same
+//! bytes. This build must read it back exactly too.
+//!
+//! `tests/fixtures/format-v2.bin` is the same history written by the current
+//! writer, format version 2: numbers that are integers are stored as value
+//! kind 6, a zigzag varint, instead of an `f64`; nothing else changed. This
+//! build must read it back exactly and write it byte for byte.
 //!
 //! Fixtures are written once with
 //! `WAYMARK_WRITE_FIXTURES=1 cargo test --test format_compat` (which writes
@@ -35,7 +39,8 @@ use waymark::{AsOf, Change, Checkpoint, Dims, Entity, Expiry, Op, Point, Provena
 const MAGIC: &[u8; 16] = b"WAYMARK-FIXTURE\n";
 
 const FIRST: &str = "format-v1.bin";
-const CURRENT: &str = "format-v1-genesis.bin";
+const V1_GENESIS: &str = "format-v1-genesis.bin";
+const CURRENT: &str = "format-v2.bin";
 
 fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -246,7 +251,29 @@ fn format_v1_reads_back_exactly() {
 
 #[test]
 fn format_v1_with_genesis_reads_back_exactly() {
+    reads_back_exactly(fixture_named(V1_GENESIS));
+}
+
+#[test]
+fn format_v2_reads_back_exactly() {
     reads_back_exactly(fixture_named(CURRENT));
+}
+
+/// Version 2 changes the encoding of integers only: the same keys, every
+/// record marked version 2, none longer than its version-1 form, and the
+/// history's integers (step attempts, counters, seqs in values) make the
+/// whole smaller.
+#[test]
+fn format_v2_only_shortens_integers() {
+    let (v1, v2) = (fixture_named(V1_GENESIS), fixture_named(CURRENT));
+    assert_eq!(v1.keys().collect::<Vec<_>>(), v2.keys().collect::<Vec<_>>(), "the key layout is the same");
+    for (k, new) in &v2 {
+        let old = &v1[k];
+        assert_eq!(new[0], 2, "{k:?} is marked version 2");
+        assert!(new.len() <= old.len(), "{k:?} grew from {} to {} bytes", old.len(), new.len());
+    }
+    let size = |m: &BTreeMap<String, Vec<u8>>| m.values().map(Vec::len).sum::<usize>();
+    assert!(size(&v2) < size(&v1), "version 2 is smaller: {} vs {} bytes", size(&v2), size(&v1));
 }
 
 fn reads_back_exactly(entries: BTreeMap<String, Vec<u8>>) {
@@ -357,15 +384,15 @@ fn reads_back_exactly(entries: BTreeMap<String, Vec<u8>>) {
 }
 
 /// The writer produces the current fixture byte for byte. If this fails, the
-/// stored format changed: bump `FORMAT_VERSION` and keep reading v1.
+/// stored format changed: bump `FORMAT_VERSION` and keep reading v1 and v2.
 #[test]
-fn this_build_writes_format_v1_byte_for_byte() {
-    assert_eq!(FORMAT_VERSION, 1);
+fn this_build_writes_format_v2_byte_for_byte() {
+    assert_eq!(FORMAT_VERSION, 2);
     let written = dump(&write_history());
     let frozen = fixture_named(CURRENT);
     assert_eq!(written.keys().collect::<Vec<_>>(), frozen.keys().collect::<Vec<_>>(), "the key layout changed");
     for (k, v) in &frozen {
-        assert_eq!(&written[k], v, "the bytes stored at {k:?} changed: the stored format is no longer version 1");
+        assert_eq!(&written[k], v, "the bytes stored at {k:?} changed: the stored format is no longer version 2");
     }
 }
 
@@ -374,7 +401,7 @@ fn this_build_writes_format_v1_byte_for_byte() {
 /// bytes, and the fork base holds the bytes the old `p/` snapshot held.
 #[test]
 fn the_genesis_layout_only_adds_keys() {
-    let (first, current) = (fixture(), fixture_named(CURRENT));
+    let (first, current) = (fixture(), fixture_named(V1_GENESIS));
     let f = forked().key();
     let old_base = keys::snapshot(&f, 5);
     for (k, v) in &first {

@@ -27,8 +27,10 @@ mod snapshot_rec;
 #[cfg(test)]
 use snapshot_rec::take_snapshot;
 
-/// The version of the stored format written by this build.
-pub const FORMAT_VERSION: u8 = 1;
+/// The version of the stored format written by this build. This build reads
+/// versions 1 and 2; version 2 adds value kind 6, an integer (see
+/// `wire::as_int`), and is otherwise version 1.
+pub const FORMAT_VERSION: u8 = 2;
 
 const KIND_TX: u8 = b'T';
 const KIND_SNAPSHOT: u8 = b'S';
@@ -71,10 +73,10 @@ fn read_body(
 /// The postcard body of a record of `kind`, after its two header bytes.
 fn body<'a>(kind: u8, key: &str, bytes: &'a [u8]) -> Result<&'a [u8]> {
     match bytes {
-        [v, k, body @ ..] if *v == FORMAT_VERSION && *k == kind => Ok(body),
-        [v, ..] if *v != FORMAT_VERSION => Err(Error::corrupt(
+        [v, k, body @ ..] if (1..=FORMAT_VERSION).contains(v) && *k == kind => Ok(body),
+        [v, ..] if !(1..=FORMAT_VERSION).contains(v) => Err(Error::corrupt(
             key,
-            format!("stored format version {v} is not supported by this build (it reads version {FORMAT_VERSION})"),
+            format!("stored format version {v} is not supported by this build (it reads versions 1 to {FORMAT_VERSION})"),
         )),
         [_, k, ..] => Err(Error::corrupt(key, format!("expected a record of kind {:?}, found {:?}", kind as char, *k as char))),
         _ => Err(Error::corrupt(key, "the value is too short to be a Waymark record")),

@@ -17,10 +17,12 @@ const MAX_DEPTH: usize = 256;
 
 /// A JSON value. Objects keep their keys sorted and unique.
 ///
-/// `Deserialize` is written by hand (same wire format as the derive) so that
+/// `Serialize` and `Deserialize` are written by hand, as the stored format
+/// (`core::wire`) has them: a number that is an integer of at most 53 bits
+/// is a seventh variant, `Int(i64)` (format version 2, `wire::as_int`); and
 /// decoding stored bytes refuses nesting beyond [`MAX_DEPTH`] instead of
 /// recursing until the stack overflows: corrupt bytes must never crash.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -181,9 +183,25 @@ impl Drop for DepthGuard {
     }
 }
 
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit_variant("Value", 0, "Null"),
+            Value::Bool(b) => s.serialize_newtype_variant("Value", 1, "Bool", b),
+            Value::Number(n) => match crate::core::wire::as_int(*n) {
+                Some(i) => s.serialize_newtype_variant("Value", 6, "Int", &i),
+                None => s.serialize_newtype_variant("Value", 2, "Number", n),
+            },
+            Value::String(x) => s.serialize_newtype_variant("Value", 3, "String", x),
+            Value::Array(items) => s.serialize_newtype_variant("Value", 4, "Array", items),
+            Value::Object(entries) => s.serialize_newtype_variant("Value", 5, "Object", entries),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Value, D::Error> {
-        const VARIANTS: &[&str] = &["Null", "Bool", "Number", "String", "Array", "Object"];
+        const VARIANTS: &[&str] = &["Null", "Bool", "Number", "String", "Array", "Object", "Int"];
 
         #[derive(Deserialize)]
         #[serde(variant_identifier)]
@@ -194,6 +212,7 @@ impl<'de> Deserialize<'de> for Value {
             String,
             Array,
             Object,
+            Int,
         }
 
         struct ValueVisitor;
@@ -215,6 +234,13 @@ impl<'de> Deserialize<'de> for Value {
                     }
                     Tag::Bool => Value::Bool(variant.newtype_variant()?),
                     Tag::Number => Value::Number(variant.newtype_variant()?),
+                    Tag::Int => {
+                        let i: i64 = variant.newtype_variant()?;
+                        if i.unsigned_abs() > 1 << 53 {
+                            return Err(de::Error::custom("an integer value is out of range"));
+                        }
+                        Value::Number(i as f64)
+                    }
                     Tag::String => Value::String(variant.newtype_variant()?),
                     Tag::Array => {
                         let _level = DepthGuard::enter()?;
