@@ -62,6 +62,23 @@ FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-mutable-globals
 # --strip-target-features: the features are passed above; engines ignore the
 # section (~0.1 KB).
 OPT=(-Oz --converge --low-memory-unused "${FEATURES[@]}" --strip-debug --strip-producers --strip-target-features)
+# Functions wasm-opt must not inline (globs on the names of the name section,
+# which wasm-bindgen keeps; passes run in order, so these go before -Oz).
+# -Oz inlines every function that has one caller: fewer raw bytes, but the
+# inlined bodies (locals renumbered into their caller's) gzip worse than the
+# separate functions. Kept out of inlining: code that runs once per API call
+# or per storage request — export bodies and their argument parsing, the
+# store's async machinery, the storage adapters that do I/O. Not the
+# read/write fast paths (`bindings::fast`, the export shims), `core`, `alloc`,
+# the codec or trait impls: with those kept apart too, the A/B of the node
+# package measured 2–7% slower (`alloc` alone: transactions 3–5%; BENCHMARKS.md
+# "Size", third round). This list: ~1.5–4 KB gzipped off each build.
+NOINLINE=()
+for p in 'waymark::store::*' \
+  'waymark::bindings::'{run,registry,scope,convert,store,view,memory,storage,adapter,idb,kv,durable_object}'::*' \
+  {,'<'}'waymark::storage::'{idb,kv,durable_object,cloudflare}'::*' {,'<'}'indexed_db_futures::*'; do
+  NOINLINE+=("--no-inline=$p")
+done
 
 rm -rf pkg/dist
 cp README.md pkg/README.md  # the package ships the README (pkg/package.json "files")
@@ -75,7 +92,7 @@ for b in "${BUILDS[@]}"; do
   # names are in scope at the end of the glue in both targets.
   cat src/bindings/js/*.js >>"$dir/waymark.js"
   cp "$work/types-$target/waymark.d.ts" "$dir/waymark.d.ts"
-  "$WASM_OPT" "${OPT[@]}" "$dir/waymark_bg.wasm" -o "$dir/waymark_bg.wasm"
+  "$WASM_OPT" "${NOINLINE[@]}" "${OPT[@]}" "$dir/waymark_bg.wasm" -o "$dir/waymark_bg.wasm"
 done
 
 # The nodejs target is CommonJS while the package is "type": "module".
