@@ -87,6 +87,33 @@ pub(super) fn write_tx<'a>(
     Ok((tx, sys_tx))
 }
 
+/// Issues one write: an `add` for a create (`create`), else a put or a
+/// delete. A synchronous failure aborts the transaction (nothing of it is
+/// written) and is returned.
+fn issue(
+    store: &web_sys::IdbObjectStore,
+    tx: &web_sys::IdbTransaction,
+    w: &Write,
+    create: bool,
+    fail_key: Option<&str>,
+) -> std::result::Result<(), JsValue> {
+    let r = match &w.value {
+        Some(v) if create => store.add_with_key(v, &w.jkey).map(drop),
+        Some(v) => store.put_with_key(v, &w.jkey).map(drop),
+        None => store.delete(&w.jkey).map(drop),
+    };
+    if let Err(e) = r {
+        let _ = tx.abort();
+        return Err(e);
+    }
+    if fail_key == Some(w.key.as_str()) {
+        // Test hook: an add on the key just written fails later with
+        // ConstraintError and aborts the transaction mid-way.
+        let _ = store.add_with_key(&JsValue::NULL, &w.jkey);
+    }
+    Ok(())
+}
+
 /// Commits; an abort names its cause (quota, lost connection, …). A
 /// connection lost here may have committed (`at_commit`).
 pub(super) async fn commit_tx(
@@ -221,19 +248,7 @@ impl IdbStorage {
                 Work::Create(ws) => (ws, true),
             };
             for w in ws {
-                let r = match &w.value {
-                    Some(v) if create => sys_store.add_with_key(v, &w.jkey).map(drop),
-                    Some(v) => sys_store.put_with_key(v, &w.jkey).map(drop),
-                    None => sys_store.delete(&w.jkey).map(drop),
-                };
-                if let Err(e) = r {
-                    let _ = sys_tx.abort();
-                    return Err(classify_js(name, what, &e));
-                }
-                if fail_key.as_deref() == Some(w.key.as_str()) {
-                    // The test hook of `try_group`, here too.
-                    let _ = sys_store.add_with_key(&JsValue::NULL, &w.jkey);
-                }
+                issue(&sys_store, &sys_tx, w, create, fail_key.as_deref()).map_err(|e| classify_js(name, what, &e))?;
             }
             answers.push(ws.len());
         }
@@ -352,19 +367,7 @@ impl IdbStorage {
         let sys_store: &web_sys::IdbObjectStore = store.as_sys();
         let fail_key = self.inner.fail_key.borrow().clone();
         for w in &plan {
-            let r = match &w.value {
-                Some(v) => sys_store.put_with_key(v, &w.jkey).map(drop),
-                None => sys_store.delete(&w.jkey).map(drop),
-            };
-            if let Err(e) = r {
-                let _ = sys_tx.abort();
-                return Err(classify_js(name, what, &e));
-            }
-            if fail_key.as_deref() == Some(w.key.as_str()) {
-                // Test hook: an add on the key just written fails later with
-                // ConstraintError and aborts the transaction mid-way.
-                let _ = sys_store.add_with_key(&JsValue::NULL, &w.jkey);
-            }
+            issue(sys_store, &sys_tx, w, false, fail_key.as_deref()).map_err(|e| classify_js(name, what, &e))?;
         }
 
         // 4. Commit; an abort names its cause (quota, lost connection, …).
