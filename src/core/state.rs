@@ -104,9 +104,11 @@ impl ScopeState {
     /// arrive in ascending order (new entities get new ids), which leaves
     /// B-tree leaves about half full; rebuilding from the sorted entries fills
     /// them (about 50 instead of about 90 bytes per fact, `BENCHMARKS.md`).
-    /// O(n); [`ScopeState::apply`] calls it when a quarter of the entries
+    /// O(n); [`ScopeState::apply`] calls it when an eighth of the entries
     /// were inserted since the last repack (amortized O(1) per write), and
-    /// the store when it writes a snapshot.
+    /// the store when it writes a snapshot. Nothing to do when no key was
+    /// inserted one by one since the map was last built or repacked (a
+    /// decoded snapshot, a bulk replay, the repack `apply` just made).
     ///
     /// `BTreeMap::append` of the rest to a map of the first entry rebuilds
     /// from both in order, filling every node, and frees the old nodes as it
@@ -114,6 +116,9 @@ impl ScopeState {
     /// the sort's scratch copy), it never holds more than the map itself,
     /// and wasm memory keeps its high-water mark.
     pub fn compact(&mut self) {
+        if self.loose == 0 {
+            return;
+        }
         self.loose = 0;
         let mut rest = std::mem::take(&mut self.facts);
         if let Some((k, h)) = rest.pop_first() {

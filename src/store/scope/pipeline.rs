@@ -27,8 +27,7 @@
 //!   of that call gets it, nothing is applied;
 //! - a backend without an atomic `create_all` (the default), the first
 //!   transaction of a scope (it also writes the header and genesis record)
-//!   and a lone transaction (except on instant, i.e. memory, storage) take
-//!   the one-at-a-time path.
+//!   and a lone transaction take the one-at-a-time path.
 //!
 //! On storage that is not instant (IndexedDB) a long run is created in
 //! chunks of [`CHUNK`] records, one `create_all` each, each sent as soon as
@@ -227,13 +226,7 @@ impl<S: Storage> Scope<S> {
                 run.iter().for_each(|q| q.answer(Err(e.clone())));
                 return;
             }
-            // A lone transaction is committed by the run path only on
-            // instant (memory) storage, whose `create_all` always exists:
-            // there it saves copying the transaction for a retry (the run
-            // path lends it to the record). Elsewhere `put_if_absent` is
-            // what every backend implements.
-            let lone = run.len() == 1 && !storage.instant();
-            if lone || self.seq() == 0 || !storage.capabilities().atomic_create {
+            if run.len() == 1 || self.seq() == 0 || !storage.capabilities().atomic_create {
                 let q = run.pop_front().expect("non-empty");
                 q.answer(self.commit_one(&q).await);
                 continue;
