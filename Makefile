@@ -19,7 +19,7 @@ tools:
 
 # Native unit, property, integration and conformance tests of the Rust core.
 test-rust:
-	cargo test
+	cargo test --workspace
 
 # The core must keep compiling for wasm32-unknown-unknown.
 test-wasm-build: tools

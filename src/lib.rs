@@ -13,8 +13,8 @@
 //!   snapshots, concurrency);
 //! - `bindings` (wasm32 only): the TypeScript API.
 
-pub mod core;
-pub mod error;
+pub use waymark_core as core;
+pub use waymark_core::error;
 pub mod storage;
 pub mod store;
 

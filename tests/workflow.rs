@@ -3,7 +3,7 @@
 //! memoization in-process and across reopen; TTL expiry; retries with backoff;
 //! non-retryable failures; review. Leases and races are in
 //! `workflow_leases.rs`, run control and custom machines in `workflow_control.rs`.
-//! The pure state machine has its own unit tests in `src/core/workflow`.
+//! The pure state machine has its own unit tests in `crates/core/src/workflow`.
 
 mod workflow_support;
 

@@ -364,6 +364,31 @@ impl<S: Storage> Store<S> {
 mod tests {
     use super::*;
 
+    /// A run summary is stored by the hand-written wire format
+    /// (`core::codec::encode_record`), which must write what postcard + serde
+    /// wrote before it: the same bytes both ways.
+    #[test]
+    fn run_summaries_are_postcard() {
+        use crate::core::codec::{decode_record, encode_record, FORMAT_VERSION};
+        let pairs = vec![("project".to_string(), "acme".to_string()), ("w".to_string(), String::new())];
+        for status in RunStatus::ALL {
+            let s = RunSummary {
+                workflow: "research".into(),
+                id: "q1".into(),
+                scope: pairs.clone(),
+                status,
+                created_at: 1.0,
+                updated_at: 2.0,
+                error: (status == RunStatus::Failed).then(|| "boom".into()),
+                steps: [0, 1, 200, 3, 70_000],
+            };
+            // Records of other kinds start with the format version and b'X'.
+            let theirs = postcard::to_extend(&s, vec![FORMAT_VERSION, b'X']).unwrap();
+            assert_eq!(encode_record(&s), theirs);
+            assert_eq!(decode_record::<RunSummary>("k", &theirs).unwrap(), s);
+        }
+    }
+
     #[test]
     fn newer_runs_sort_first() {
         let times = [0.0, 0.5, 1000.0, 1000.25, 1000.5, 1001.0, 1.7e12, 1.7e12 + 0.001, f64::MAX];

@@ -11,14 +11,14 @@
 //! Deltas wrap, so any sequence round-trips exactly (a snapshot's list is
 //! stored as it was read, unsorted or not): sorted lists are merely small.
 
-use crate::core::state::FactKey;
-use crate::core::wire::{put_u64, Reader};
+use crate::state::FactKey;
+use crate::wire::{put_u64, Reader};
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Touched(Box<[u8]>);
+pub struct Touched(Box<[u8]>);
 
 impl Touched {
-    pub(crate) fn new(keys: &[FactKey]) -> Touched {
+    pub fn new(keys: &[FactKey]) -> Touched {
         let mut out = Vec::with_capacity(keys.len() * 2 + 1);
         let mut prev: Option<FactKey> = None;
         for &(e, a) in keys {
@@ -32,7 +32,7 @@ impl Touched {
         Touched(out.into_boxed_slice())
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = FactKey> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = FactKey> + '_ {
         let mut r = Reader::new(&self.0);
         let mut prev: Option<FactKey> = None;
         std::iter::from_fn(move || {
@@ -54,7 +54,7 @@ impl Touched {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::state::TYPE_ATTR;
+    use crate::state::TYPE_ATTR;
 
     #[test]
     fn round_trips_any_list_and_packs_sorted_ones() {

@@ -11,26 +11,26 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::core::dims::Dims;
-pub(crate) use crate::core::hist::{Hist, Version, VersionRef};
-pub(crate) use crate::core::names::Interner;
-use crate::core::touched::Touched;
-use crate::core::tx::{OpRecord, TxInfo, TxRecord};
+use crate::dims::Dims;
+pub use crate::hist::{Hist, Version, VersionRef};
+pub use crate::names::Interner;
+use crate::touched::Touched;
+use crate::tx::{OpRecord, TxInfo, TxRecord};
 use crate::error::{Error, Result};
 
-pub(crate) type FactKey = (u32, u32);
+pub type FactKey = (u32, u32);
 
 /// Pseudo-attribute id recorded in `touched` when an entity's type changes.
-pub(crate) const TYPE_ATTR: u32 = u32::MAX;
+pub const TYPE_ATTR: u32 = u32::MAX;
 
 /// Metadata of one committed transaction.
 #[derive(Debug, Clone)]
-pub(crate) struct TxMeta {
-    pub(crate) at: f64,
-    pub(crate) cause: Box<str>,
-    pub(crate) actor: Option<Box<str>>,
-    pub(crate) note: Option<Box<str>>,
-    pub(crate) touched: Touched,
+pub struct TxMeta {
+    pub at: f64,
+    pub cause: Box<str>,
+    pub actor: Option<Box<str>>,
+    pub note: Option<Box<str>>,
+    pub touched: Touched,
 }
 
 /// A named point in a scope's history.
@@ -44,17 +44,17 @@ pub struct Checkpoint {
 /// The state of one scope.
 #[derive(Debug, Clone)]
 pub struct ScopeState {
-    pub(crate) dims: Dims,
-    pub(crate) names: Interner,
-    pub(crate) txs: Vec<TxMeta>,
-    pub(crate) facts: BTreeMap<FactKey, Hist>,
+    pub dims: Dims,
+    pub names: Interner,
+    pub txs: Vec<TxMeta>,
+    pub facts: BTreeMap<FactKey, Hist>,
     /// Entity → type versions `(seq, type id or None when cleared)`.
-    pub(crate) types: HashMap<u32, Vec<(u32, Option<u32>)>>,
+    pub types: HashMap<u32, Vec<(u32, Option<u32>)>>,
     /// Sorted by seq, then creation order.
-    pub(crate) checkpoints: Vec<Checkpoint>,
+    pub checkpoints: Vec<Checkpoint>,
     /// Fact keys inserted one by one since the fact map was last built or
     /// repacked (see [`ScopeState::compact`]).
-    pub(crate) loose: usize,
+    pub loose: usize,
 }
 
 impl ScopeState {
@@ -91,7 +91,7 @@ impl ScopeState {
         Some(TxInfo { seq, at: t.at, cause: t.cause.to_string() })
     }
 
-    pub(crate) fn tx(&self, seq: u64) -> Option<&TxMeta> {
+    pub fn tx(&self, seq: u64) -> Option<&TxMeta> {
         (seq as usize).checked_sub(1).and_then(|i| self.txs.get(i))
     }
 
@@ -142,7 +142,7 @@ impl ScopeState {
     }
 
     /// Checks that a transaction `(seq, at)` may follow the state; its seq as stored.
-    pub(crate) fn check_next(&self, seq: u64, at: f64) -> Result<u32> {
+    pub fn check_next(&self, seq: u64, at: f64) -> Result<u32> {
         if seq != self.seq() + 1 {
             return Err(Error::invalid(format!("transaction seq {seq} does not follow seq {}", self.seq())));
         }
@@ -154,8 +154,8 @@ impl ScopeState {
     }
 
     /// Ends a transaction whose operations are applied.
-    pub(crate) fn push_tx(&mut self, at: f64, cause: &str, actor: Option<&str>, note: Option<&str>, mut touched: Vec<FactKey>) {
-        crate::core::sort::sort_dedup(&mut touched);
+    pub fn push_tx(&mut self, at: f64, cause: &str, actor: Option<&str>, note: Option<&str>, mut touched: Vec<FactKey>) {
+        crate::sort::sort_dedup(&mut touched);
         self.txs.push(TxMeta {
             at,
             cause: cause.into(),
@@ -190,7 +190,7 @@ impl ScopeState {
     }
 
     /// The entity of a `Set` (interned) after writing its type, if any.
-    pub(crate) fn set_entity(&mut self, seq: u32, entity: &str, ty: Option<&str>, touched: &mut Vec<FactKey>) -> u32 {
+    pub fn set_entity(&mut self, seq: u32, entity: &str, ty: Option<&str>, touched: &mut Vec<FactKey>) -> u32 {
         let e = self.names.intern(entity);
         if let Some(t) = ty {
             let t = self.names.intern(t);
@@ -200,14 +200,14 @@ impl ScopeState {
     }
 
     /// Retracts one attribute (`Unset`), if it is live.
-    pub(crate) fn unset(&mut self, seq: u32, entity: &str, attr: &str, touched: &mut Vec<FactKey>) {
+    pub fn unset(&mut self, seq: u32, entity: &str, attr: &str, touched: &mut Vec<FactKey>) {
         if let (Some(e), Some(a)) = (self.names.get(entity), self.names.get(attr)) {
             self.retract((e, a), seq, touched);
         }
     }
 
     /// Retracts every attribute of an entity and clears its type (`Delete`).
-    pub(crate) fn delete(&mut self, seq: u32, entity: &str, touched: &mut Vec<FactKey>) {
+    pub fn delete(&mut self, seq: u32, entity: &str, touched: &mut Vec<FactKey>) {
         let Some(e) = self.names.get(entity) else { return };
         let keys: Vec<FactKey> = self.facts.range((e, 0)..(e, TYPE_ATTR)).map(|(k, _)| *k).collect();
         for key in keys {
@@ -234,7 +234,7 @@ impl ScopeState {
         }
     }
 
-    pub(crate) fn write_type(&mut self, e: u32, seq: u32, t: Option<u32>, touched: &mut Vec<FactKey>) {
+    pub fn write_type(&mut self, e: u32, seq: u32, t: Option<u32>, touched: &mut Vec<FactKey>) {
         let hist = self.types.entry(e).or_default();
         let current = hist.last().and_then(|(_, t)| *t);
         if current == t {
@@ -248,7 +248,7 @@ impl ScopeState {
     }
 
     /// The type id of an entity as of `seq`.
-    pub(crate) fn type_at(&self, e: u32, seq: u32) -> Option<u32> {
+    pub fn type_at(&self, e: u32, seq: u32) -> Option<u32> {
         let hist = self.types.get(&e)?;
         let n = hist.partition_point(|(s, _)| *s <= seq);
         n.checked_sub(1).and_then(|i| hist[i].1)
@@ -342,6 +342,6 @@ impl From<&str> for Point {
 /// The fact map from entries sorted by key (snapshot decoding, [`ScopeState::compact`]):
 /// `BTreeMap::from_iter` builds full leaves in O(n) from sorted input. One
 /// function, so that the sort `from_iter` compiles in is compiled once.
-pub(crate) fn facts_from_sorted(entries: Vec<(FactKey, Hist)>) -> BTreeMap<FactKey, Hist> {
+pub fn facts_from_sorted(entries: Vec<(FactKey, Hist)>) -> BTreeMap<FactKey, Hist> {
     entries.into_iter().collect()
 }

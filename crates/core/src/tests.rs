@@ -1,12 +1,12 @@
 //! Unit tests of the core engine across modules (state, reads, diff, restore,
 //! snapshot codec). The model-based property tests live in `tests/model.rs`.
 
-use crate::core::codec;
-use crate::core::dims::Dims;
-use crate::core::read::{AsOf, Query};
-use crate::core::state::{Checkpoint, Point, ScopeState};
-use crate::core::tx::{resolve_ops, Expiry, Op, TxRecord};
-use crate::core::value::Value;
+use crate::codec;
+use crate::dims::Dims;
+use crate::read::{AsOf, Query};
+use crate::state::{Checkpoint, Point, ScopeState};
+use crate::tx::{resolve_ops, Expiry, Op, TxRecord};
+use crate::value::Value;
 
 fn commit(st: &mut ScopeState, at: f64, cause: &str, ops: Vec<Op>) {
     let rec = TxRecord { seq: st.seq() + 1, at, cause: cause.into(), actor: None, note: None, ops: resolve_ops(ops, at).unwrap() };

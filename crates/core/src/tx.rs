@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::value::Value;
+use crate::value::Value;
 use crate::error::{Error, Result};
 
 /// The largest encoded transaction a store accepts (64 MiB; API.md asks for at
@@ -132,7 +132,7 @@ impl TxRecord {
     }
 }
 
-pub(crate) fn validate_provenance(p: &Provenance) -> Result<()> {
+pub fn validate_provenance(p: &Provenance) -> Result<()> {
     if p.cause.is_empty() {
         return Err(Error::invalid("a transaction needs a non-empty `cause` (the turn or operation that caused it)"));
     }
@@ -147,7 +147,7 @@ fn validate_entity(entity: &str) -> Result<()> {
 }
 
 /// Validates caller ops and resolves them to records at time `at`.
-pub(crate) fn resolve_ops(ops: Vec<Op>, at: f64) -> Result<Vec<OpRecord>> {
+pub fn resolve_ops(ops: Vec<Op>, at: f64) -> Result<Vec<OpRecord>> {
     ops.into_iter()
         .enumerate()
         .map(|(i, op)| resolve_op(op, at).map_err(|e| match e {

@@ -3,9 +3,9 @@
 //! range (recorded per transaction), so they cost in proportion to the writes
 //! in the range, not to the size of the state.
 
-use crate::core::state::{FactKey, ScopeState, TYPE_ATTR};
-use crate::core::tx::OpRecord;
-use crate::core::value::Value;
+use crate::state::{FactKey, ScopeState, TYPE_ATTR};
+use crate::tx::OpRecord;
+use crate::value::Value;
 use crate::error::{Error, Result};
 
 /// One attribute whose stored value differs between two points.
@@ -26,7 +26,7 @@ impl ScopeState {
     fn touched_between(&self, from: u64, to: u64) -> Vec<FactKey> {
         let mut keys: Vec<FactKey> =
             self.txs[from as usize..to as usize].iter().flat_map(|m| m.touched.iter()).collect();
-        crate::core::sort::sort_dedup(&mut keys);
+        crate::sort::sort_dedup(&mut keys);
         keys
     }
 
@@ -67,7 +67,7 @@ impl ScopeState {
                 })
             })
             .collect();
-        crate::core::sort::sort_by(&mut out, |a, b| a.entity.cmp(&b.entity).then_with(|| a.attribute.cmp(&b.attribute)));
+        crate::sort::sort_by(&mut out, |a, b| a.entity.cmp(&b.entity).then_with(|| a.attribute.cmp(&b.attribute)));
         Ok(out)
     }
 

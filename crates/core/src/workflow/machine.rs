@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::core::value::Value;
+use crate::value::Value;
 use crate::error::{Error, Result};
 
 /// What a guard sees: the transition asked for and the caller's context payload.
@@ -274,9 +274,9 @@ impl MachineBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::workflow::retry::RetryPolicy;
-    use crate::core::workflow::step::{self, Begin, StepRecord};
-    use crate::core::workflow::StepState;
+    use crate::workflow::retry::RetryPolicy;
+    use crate::workflow::step::{self, Begin, StepRecord};
+    use crate::workflow::StepState;
 
     fn code(r: Result<()>) -> &'static str {
         r.map_or_else(|e| e.code().as_str(), |()| "OK")

@@ -199,7 +199,7 @@ impl fmt::Display for RunStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::value::Value;
+    use crate::value::Value;
     use proptest::prelude::*;
     use RunStatus::*;
 

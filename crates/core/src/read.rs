@@ -1,8 +1,8 @@
 //! Reads: current state and as-of views share one implementation, a [`View`]
 //! fixed at a seq and judging expiry at a time.
 
-use crate::core::state::{FactKey, Hist, ScopeState, VersionRef, TYPE_ATTR};
-use crate::core::value::Value;
+use crate::state::{FactKey, Hist, ScopeState, VersionRef, TYPE_ATTR};
+use crate::value::Value;
 use crate::error::{Error, Result};
 
 /// An entity with its visible attributes, sorted by name.
@@ -104,7 +104,7 @@ impl ScopeState {
         self.facts.get(&key)
     }
 
-    pub(crate) fn version(&self, entity: &str, attr: &str, v: VersionRef<'_>) -> FactVersion {
+    pub fn version(&self, entity: &str, attr: &str, v: VersionRef<'_>) -> FactVersion {
         let meta = self.tx(u64::from(v.seq));
         FactVersion {
             entity: entity.to_string(),
@@ -132,7 +132,7 @@ impl ScopeState {
                     .then(|| self.version(self.names.name(e), self.names.name(a), v))
             })
             .collect();
-        crate::core::sort::sort_by(&mut out, |a, b| {
+        crate::sort::sort_by(&mut out, |a, b| {
             a.valid_until
                 .partial_cmp(&b.valid_until)
                 .unwrap_or(std::cmp::Ordering::Equal)
@@ -195,7 +195,7 @@ impl<'a> View<'a> {
         if attributes.is_empty() {
             return None;
         }
-        crate::core::sort::sort_by(&mut attributes, |x, y| x.0.cmp(&y.0));
+        crate::sort::sort_by(&mut attributes, |x, y| x.0.cmp(&y.0));
         Some(Entity {
             id: self.st.names.name(e).to_string(),
             ty: self.st.type_at(e, self.seq).map(|t| self.st.names.name(t).to_string()),
@@ -232,7 +232,7 @@ impl<'a> View<'a> {
                 }
             }
         }
-        crate::core::sort::sort_by(&mut out, |a, b| a.id.cmp(&b.id));
+        crate::sort::sort_by(&mut out, |a, b| a.id.cmp(&b.id));
         out
     }
 }

@@ -3,7 +3,7 @@
 //! from the log. The other records are in `codec.rs`.
 
 use super::*;
-use crate::core::touched::Touched;
+use crate::touched::Touched;
 
 /// Encodes a whole scope state (history included, checkpoints excluded), in
 /// the layout of `snapshot_rec::SnapRec` (the tests compare with postcard).
@@ -14,7 +14,7 @@ use crate::core::touched::Touched;
 /// wasm memory's high-water mark of a store being written (BENCHMARKS.md).
 pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
     let mut types: Vec<_> = st.types.iter().collect();
-    crate::core::sort::sort_by_key(&mut types, |(e, _)| **e);
+    crate::sort::sort_by_key(&mut types, |(e, _)| **e);
     let mut w = Vec::with_capacity(2 + snapshot_len(st, &types));
     w.extend_from_slice(&[FORMAT_VERSION, KIND_SNAPSHOT]);
     put_u64(&mut w, st.dims.iter().count() as u64);
@@ -104,7 +104,7 @@ fn value_len(v: &Value) -> usize {
     1 + match v {
         Value::Null => 0,
         Value::Bool(_) => 1,
-        Value::Number(n) => crate::core::wire::as_int(*n).map_or(8, |i| varint_len(crate::core::wire::zigzag(i))),
+        Value::Number(n) => crate::wire::as_int(*n).map_or(8, |i| varint_len(crate::wire::zigzag(i))),
         Value::String(s) => str_len(s),
         Value::Array(items) => varint_len(items.len() as u64) + items.iter().map(value_len).sum::<usize>(),
         Value::Object(entries) => varint_len(entries.len() as u64) + entries.iter().map(|(k, v)| str_len(k) + value_len(v)).sum::<usize>(),
@@ -189,11 +189,11 @@ fn take_state(key: &str, r: &mut Reader<'_>) -> Result<ScopeState> {
         facts.push(((e, a), h));
     }
     // Written in key order, so this sort only checks (linear on sorted input).
-    crate::core::sort::sort_by_key(&mut facts, |(k, _)| *k);
+    crate::sort::sort_by_key(&mut facts, |(k, _)| *k);
     if facts.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(bad("a fact appears twice"));
     }
-    let facts = crate::core::state::facts_from_sorted(facts);
+    let facts = crate::state::facts_from_sorted(facts);
     let n = r.seq_len().map_err(wire)?;
     let mut types = HashMap::with_capacity(n);
     for _ in 0..n {
@@ -213,8 +213,8 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::core::codec::snapshot_rec::{put_snapshot, FactRec, SnapRec, TxRec};
-    use crate::core::tx::OpRecord;
+    use crate::codec::snapshot_rec::{put_snapshot, FactRec, SnapRec, TxRec};
+    use crate::tx::OpRecord;
 
     fn state() -> ScopeState {
         let mut st = ScopeState::new(Dims::default());

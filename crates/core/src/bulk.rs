@@ -15,22 +15,22 @@
 //! small against the tree inserts one by one instead of rebuilding, so that a
 //! log with many retractions does not rebuild the tree for each.
 
-use crate::core::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
+use crate::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
 
 /// Fact writes not yet in a state, in log order.
 #[derive(Default)]
-pub(crate) struct Bulk {
+pub struct Bulk {
     pending: Vec<(FactKey, Version, f64)>,
 }
 
 impl Bulk {
-    pub(crate) fn write(&mut self, key: FactKey, v: Version, until: f64) {
+    pub fn write(&mut self, key: FactKey, v: Version, until: f64) {
         self.pending.push((key, v, until));
     }
 
     /// Moves the pending writes into `st`, with the result of writing them
     /// one by one in order (a second write in one transaction replaces the first).
-    pub(crate) fn flush(&mut self, st: &mut ScopeState) {
+    pub fn flush(&mut self, st: &mut ScopeState) {
         // Ascending runs (one per transaction, typically), each applied in
         // turn: no sort, and the versions of a key stay in log order.
         let mut runs = Vec::new();

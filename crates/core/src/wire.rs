@@ -14,7 +14,7 @@
 //! 0/1 byte then the value, enums a varint variant index then the variant's
 //! fields, structs and tuples their fields in order.
 
-use crate::core::value::Value;
+use crate::value::Value;
 
 /// The deepest nesting a stored value may have (as `Value::validate`).
 const MAX_DEPTH: usize = 256;

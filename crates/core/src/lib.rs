@@ -2,8 +2,14 @@
 //! state with history, time views, diffs, checkpoints and the stored format.
 //! Nothing here touches storage, a clock, randomness, wasm or JS: time and ids
 //! are passed in.
+//!
+//! Used through the `waymark` crate, which re-exports it as `waymark::core`
+//! (and its error type as `waymark::error`). It is a crate of its own only so
+//! that the release build can optimise this hot code for speed while the rest
+//! of the wasm is optimised for size (the root `Cargo.toml`).
 
 mod bulk;
+pub mod error;
 pub mod codec;
 pub mod diff;
 pub mod dims;

@@ -92,11 +92,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+    pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
     }
 
-    pub(crate) fn corrupt(key: impl Into<String>, reason: impl fmt::Display) -> Self {
+    pub fn corrupt(key: impl Into<String>, reason: impl fmt::Display) -> Self {
         Error::Corrupt { key: key.into(), reason: reason.to_string() }
     }
 }
@@ -109,7 +109,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// formatting, which would add ~17 KB to the wasm (a size budget, STYLE.md
 /// habit 12). Integers below 10^19 are exact; other numbers get at most six
 /// decimals (`0.1`, `2.333333`, `1.5e+21`): enough to recognise a bad input.
-pub(crate) struct Num(pub f64);
+pub struct Num(pub f64);
 
 impl fmt::Display for Num {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

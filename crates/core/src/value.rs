@@ -37,7 +37,7 @@ impl Value {
     pub fn object<K: Into<Box<str>>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
         let mut v: Vec<(Box<str>, Value)> = entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
         // Stable sort, then keep the last of equal keys (JS object semantics).
-        crate::core::sort::sort_by(&mut v, |a, b| a.0.cmp(&b.0));
+        crate::sort::sort_by(&mut v, |a, b| a.0.cmp(&b.0));
         let mut out: Vec<(Box<str>, Value)> = Vec::with_capacity(v.len());
         for (k, val) in v {
             match out.last_mut() {
@@ -188,7 +188,7 @@ impl Serialize for Value {
         match self {
             Value::Null => s.serialize_unit_variant("Value", 0, "Null"),
             Value::Bool(b) => s.serialize_newtype_variant("Value", 1, "Bool", b),
-            Value::Number(n) => match crate::core::wire::as_int(*n) {
+            Value::Number(n) => match crate::wire::as_int(*n) {
                 Some(i) => s.serialize_newtype_variant("Value", 6, "Int", &i),
                 None => s.serialize_newtype_variant("Value", 2, "Number", n),
             },
@@ -259,7 +259,7 @@ impl<'de> Deserialize<'de> for Value {
 }
 
 /// Appends `s` as a JSON string literal (what [`Value::to_json`] writes for strings).
-pub(crate) fn write_json_str(s: &str, out: &mut String) {
+pub fn write_json_str(s: &str, out: &mut String) {
     use std::fmt::Write;
     out.push('"');
     for c in s.chars() {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::retry::RetryPolicy;
 use super::StepState;
-use crate::core::value::Value;
+use crate::value::Value;
 use crate::error::{Error, Result};
 
 /// The error recorded when a lapsed lease is counted as a failed attempt.

@@ -13,7 +13,7 @@
 
 /// Interned strings; ids are dense, in order of first interning.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Interner {
+pub struct Interner {
     text: String,
     /// `ends[i]` is where name `i` ends in `text` (it starts where `i - 1` ends).
     ends: Vec<usize>,
@@ -36,7 +36,7 @@ fn hash(s: &str) -> u32 {
 }
 
 impl Interner {
-    pub(crate) fn intern(&mut self, s: &str) -> u32 {
+    pub fn intern(&mut self, s: &str) -> u32 {
         if (self.ends.len() + 1) * 4 > self.table.len() * 3 {
             self.grow();
         }
@@ -52,7 +52,7 @@ impl Interner {
         }
     }
 
-    pub(crate) fn get(&self, s: &str) -> Option<u32> {
+    pub fn get(&self, s: &str) -> Option<u32> {
         if self.table.is_empty() {
             return None;
         }
@@ -84,7 +84,7 @@ impl Interner {
         }
     }
 
-    pub(crate) fn name(&self, id: u32) -> &str {
+    pub fn name(&self, id: u32) -> &str {
         let i = id as usize;
         match self.ends.get(i) {
             Some(&end) => &self.text[if i == 0 { 0 } else { self.ends[i - 1] }..end],
@@ -92,11 +92,11 @@ impl Interner {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.ends.len()
     }
 
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
         (0..self.ends.len() as u32).map(|id| self.name(id))
     }
 }

@@ -90,7 +90,7 @@ impl Dims {
         self.0.iter().all(|(k, v)| other.get(k) == Some(v.as_str()))
     }
 
-    pub(crate) fn into_pairs(self) -> Vec<(String, String)> {
+    pub fn into_pairs(self) -> Vec<(String, String)> {
         self.0
     }
 }

@@ -9,11 +9,11 @@
 //! On an error the state is left part-way: callers discard it.
 
 use super::*;
-use crate::core::bulk::Bulk;
-use crate::core::state::FactKey;
+use crate::bulk::Bulk;
+use crate::state::FactKey;
 
 /// Replays log records, in order, into a state.
-pub(crate) struct Replay<'s> {
+pub struct Replay<'s> {
     st: &'s mut ScopeState,
     bulk: Bulk,
     /// Scratch space of one `Set` (its expiry comes after its attributes).
@@ -21,20 +21,20 @@ pub(crate) struct Replay<'s> {
 }
 
 impl<'s> Replay<'s> {
-    pub(crate) fn new(st: &'s mut ScopeState) -> Self {
+    pub fn new(st: &'s mut ScopeState) -> Self {
         Replay { st, bulk: Bulk::default(), attrs: Vec::new() }
     }
 
     /// Decodes the log record stored at `key` and applies it; its seq must be
     /// `seq`, the one the key names.
-    pub(crate) fn record(&mut self, key: &str, seq: u64, bytes: &[u8]) -> Result<()> {
+    pub fn record(&mut self, key: &str, seq: u64, bytes: &[u8]) -> Result<()> {
         let mut r = Reader::new(body(KIND_TX, key, bytes)?);
         self.take_tx(key, seq, &mut r)?;
         no_rest(key, r.rest())
     }
 
     /// Puts the pending writes into the state.
-    pub(crate) fn finish(mut self) {
+    pub fn finish(mut self) {
         self.bulk.flush(self.st);
     }
 

@@ -6,37 +6,37 @@
 //! versions. That makes a version 24 bytes instead of 32 on wasm32, and a
 //! fact-map entry 32 instead of 40 (`BENCHMARKS.md`).
 
-use crate::core::value::Value;
+use crate::value::Value;
 
 /// One version of an attribute, without its expiry. `value: None` is a retraction.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Version {
-    pub(crate) seq: u32,
-    pub(crate) value: Option<Value>,
+pub struct Version {
+    pub seq: u32,
+    pub value: Option<Value>,
 }
 
 /// A version with its expiry, as a [`Hist`] hands them out.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct VersionRef<'a> {
-    pub(crate) seq: u32,
-    pub(crate) value: Option<&'a Value>,
+pub struct VersionRef<'a> {
+    pub seq: u32,
+    pub value: Option<&'a Value>,
     /// `f64::INFINITY` when the value does not expire.
-    pub(crate) valid_until: f64,
+    pub valid_until: f64,
 }
 
 impl VersionRef<'_> {
-    pub(crate) fn visible_at(&self, now: f64) -> bool {
+    pub fn visible_at(&self, now: f64) -> bool {
         self.value.is_some() && now < self.valid_until
     }
 
-    pub(crate) fn valid_until_opt(&self) -> Option<f64> {
+    pub fn valid_until_opt(&self) -> Option<f64> {
         self.valid_until.is_finite().then_some(self.valid_until)
     }
 }
 
 /// The versions of one attribute, oldest first, at most one per seq.
 #[derive(Debug, Clone)]
-pub(crate) enum Hist {
+pub enum Hist {
     One(Version),
     Many(Vec<Version>),
     /// Some version expires: `until[i]` is version `i`'s expiry.
@@ -44,14 +44,14 @@ pub(crate) enum Hist {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Timed {
+pub struct Timed {
     versions: Vec<Version>,
     until: Vec<f64>,
 }
 
 impl Hist {
     /// A history of one version expiring at `until` (`f64::INFINITY`: never).
-    pub(crate) fn new(v: Version, until: f64) -> Hist {
+    pub fn new(v: Version, until: f64) -> Hist {
         if until == f64::INFINITY {
             Hist::One(v)
         } else {
@@ -67,7 +67,7 @@ impl Hist {
         }
     }
 
-    pub(crate) fn get(&self, i: usize) -> VersionRef<'_> {
+    pub fn get(&self, i: usize) -> VersionRef<'_> {
         let v = &self.versions()[i];
         let valid_until = match self {
             Hist::Timed(t) => t.until[i],
@@ -76,23 +76,23 @@ impl Hist {
         VersionRef { seq: v.seq, value: v.value.as_ref(), valid_until }
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = VersionRef<'_>> {
+    pub fn iter(&self) -> impl Iterator<Item = VersionRef<'_>> {
         (0..self.versions().len()).map(|i| self.get(i))
     }
 
     /// The newest version. A history is never empty.
-    pub(crate) fn last(&self) -> VersionRef<'_> {
+    pub fn last(&self) -> VersionRef<'_> {
         self.get(self.versions().len() - 1)
     }
 
     /// The version in force at `seq` (the last one written at or before it).
-    pub(crate) fn at(&self, seq: u32) -> Option<VersionRef<'_>> {
+    pub fn at(&self, seq: u32) -> Option<VersionRef<'_>> {
         let n = self.versions().partition_point(|v| v.seq <= seq);
         n.checked_sub(1).map(|i| self.get(i))
     }
 
     /// Adds a version; a second write in the same transaction replaces the first.
-    pub(crate) fn write(&mut self, v: Version, until: f64) {
+    pub fn write(&mut self, v: Version, until: f64) {
         if until != f64::INFINITY && !matches!(self, Hist::Timed(_)) {
             let versions = match std::mem::replace(self, Hist::Many(Vec::new())) {
                 Hist::One(old) => vec![old],
@@ -120,7 +120,7 @@ impl Hist {
     }
 
     /// A history of these versions (oldest first, seqs increasing) with their expiries.
-    pub(crate) fn from_versions(v: Vec<(Version, f64)>) -> Option<Hist> {
+    pub fn from_versions(v: Vec<(Version, f64)>) -> Option<Hist> {
         let mut it = v.into_iter();
         let (first, until) = it.next()?;
         let mut h = Hist::new(first, until);
