@@ -3,7 +3,7 @@
 
 use crate::core::codec;
 use crate::core::dims::Dims;
-use crate::core::state::ScopeState;
+use crate::core::state::{FactKey, Hist, ScopeState};
 use crate::core::tx::TxRecord;
 use crate::core::wire::{put_str, Reader, Wire, WireError};
 use crate::error::{Error, Result};
@@ -77,10 +77,12 @@ pub(crate) async fn load_scope<S: Storage>(s: &S, dims: &Dims, key: &str) -> Res
         }
     }
     let mut snap = SnapStats::default();
-    let mut st = match snaps.last() {
+    // The snapshot's facts wait outside the state until the tail's writes
+    // join them: the fact map is built once (`codec::Replay::with_base`).
+    let (mut st, base) = match snaps.last() {
         Some(k) => {
             let bytes = s.get(k).await?.ok_or_else(|| Error::corrupt(k.as_str(), "the snapshot was listed but is missing"))?;
-            let st = codec::decode_snapshot(k, &bytes)?;
+            let (st, base) = codec::decode_snapshot_base(k, &bytes)?;
             if st.dims() != dims {
                 return Err(Error::corrupt(k.as_str(), "the snapshot belongs to another scope"));
             }
@@ -93,13 +95,13 @@ pub(crate) async fn load_scope<S: Storage>(s: &S, dims: &Dims, key: &str) -> Res
             }
             snap.base_seq = st.seq();
             snap.base_bytes = bytes.len();
-            st
+            (st, base)
         }
-        None => ScopeState::new(dims.clone()),
+        None => (ScopeState::new(dims.clone()), Vec::new()),
     };
     let tail = fetch_tail_bytes(s, key, st.seq()).await?;
     let first_tail_key = tail.first().map(|(k, _)| k.clone());
-    snap.tail_bytes = replay_tail(&mut st, &tail).map_err(|e| match e {
+    snap.tail_bytes = replay_tail(&mut st, base, &tail).map_err(|e| match e {
         // The first record after a snapshot may be fine and the snapshot wrong:
         // name both keys.
         Error::Corrupt { key: k, reason } if snaps.last().is_some() && Some(&k) == first_tail_key.as_ref() => {
@@ -141,9 +143,10 @@ pub(crate) async fn fetch_tail<S: Storage>(s: &S, key: &str, seq: u64) -> Result
 }
 
 /// Replays fetched records into a state being loaded (in bulk, see
-/// `codec::Replay`); returns their total size.
-fn replay_tail(st: &mut ScopeState, tail: &[(String, Vec<u8>)]) -> Result<usize> {
-    let mut replay = codec::Replay::new(st);
+/// `codec::Replay`) whose fact map is empty and whose facts are `base`
+/// (sorted); returns the records' total size.
+fn replay_tail(st: &mut ScopeState, base: Vec<(FactKey, Hist)>, tail: &[(String, Vec<u8>)]) -> Result<usize> {
+    let mut replay = codec::Replay::with_base(st, base);
     let mut bytes = 0;
     for (k, v) in tail {
         replay.record(k, keys::seq_of(k)?, v)?;

@@ -14,6 +14,11 @@
 //! live, so the replay calls [`Bulk::flush`] before them. A flush that is
 //! small against the tree inserts one by one instead of rebuilding, so that a
 //! log with many retractions does not rebuild the tree for each.
+//!
+//! A reopen from a snapshot starts with the snapshot's facts as a sorted
+//! vector (the base), not a map: the first flush merges the writes into it
+//! and builds the map once, instead of building the snapshot's map and then
+//! rebuilding it with the tail's writes appended.
 
 use crate::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
 
@@ -21,9 +26,18 @@ use crate::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
 #[derive(Default)]
 pub struct Bulk {
     pending: Vec<(FactKey, Version, f64)>,
+    /// Facts sorted by key, unique, that belong in the state's fact map,
+    /// which is empty until the first flush puts them there.
+    base: Option<Vec<(FactKey, Hist)>>,
 }
 
 impl Bulk {
+    /// Writes to go on top of `base` (sorted by key, no key twice), the
+    /// facts of a state whose fact map is empty.
+    pub fn with_base(base: Vec<(FactKey, Hist)>) -> Self {
+        Bulk { pending: Vec::new(), base: Some(base) }
+    }
+
     pub fn write(&mut self, key: FactKey, v: Version, until: f64) {
         self.pending.push((key, v, until));
     }
@@ -42,10 +56,45 @@ impl Bulk {
             }
         }
         let mut pending = std::mem::take(&mut self.pending).into_iter();
+        let mut runs = runs.into_iter();
+        if let Some(base) = self.base.take() {
+            // The first run (often most of a tail: new entities ascend across
+            // transactions too) joins the base, and the map is built once.
+            let first = runs.next().unwrap_or(0);
+            st.facts = facts_from_sorted(merge(base, pending.by_ref().take(first)));
+            st.loose = 0;
+        }
         for len in runs {
             flush_run(st, pending.by_ref().take(len), len);
         }
     }
+}
+
+/// The facts of `base` (sorted, unique keys) with `run` (writes in
+/// ascending key order, those of one key in log order) written on top: what
+/// writing them one by one into a map of `base` gives, as a sorted vector.
+fn merge(base: Vec<(FactKey, Hist)>, run: impl Iterator<Item = (FactKey, Version, f64)>) -> Vec<(FactKey, Hist)> {
+    let mut out = Vec::with_capacity(base.len() + run.size_hint().0);
+    let mut base = base.into_iter().peekable();
+    let mut run = run.peekable();
+    while let Some((key, v, until)) = run.next() {
+        while let Some(b) = base.next_if(|(k, _)| *k < key) {
+            out.push(b);
+        }
+        let mut h = match base.next_if(|(k, _)| *k == key) {
+            Some((_, mut h)) => {
+                h.write(v, until);
+                h
+            }
+            None => Hist::new(v, until),
+        };
+        while let Some((_, v, until)) = run.next_if(|(k, _, _)| *k == key) {
+            h.write(v, until);
+        }
+        out.push((key, h));
+    }
+    out.extend(base);
+    out
 }
 
 /// Applies `len` writes in ascending key order.

@@ -6,13 +6,13 @@
 //! checked for internal consistency before use. Fixtures of this format are
 //! kept in `tests/fixtures/` and read back by `tests/format_compat.rs`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[cfg(test)]
 use serde::Serialize;
 
 use crate::dims::Dims;
-use crate::state::{Checkpoint, Hist, Interner, ScopeState, TxMeta, Version, TYPE_ATTR};
+use crate::state::{Checkpoint, FactKey, Hist, Interner, ScopeState, TxMeta, Version, TYPE_ATTR};
 use crate::tx::{OpRecord, TxRecord};
 use crate::value::Value;
 use crate::wire::{put_bool, put_f64, put_opt_f64, put_opt_str, put_str, put_u64, put_value, Reader, Wire, WireError};
@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 mod replay;
 mod snapshot;
 pub use replay::Replay;
-pub use snapshot::{decode_snapshot, encode_snapshot};
+pub use snapshot::{decode_snapshot, decode_snapshot_base, encode_snapshot, SnapshotBase};
 #[cfg(test)]
 mod snapshot_rec;
 #[cfg(test)]

@@ -25,6 +25,13 @@ impl<'s> Replay<'s> {
         Replay { st, bulk: Bulk::default(), attrs: Vec::new() }
     }
 
+    /// Replays into the state of a snapshot whose facts are not in its fact
+    /// map yet ([`decode_snapshot_base`](super::decode_snapshot_base)): the
+    /// map is built once, from them and the replayed writes together.
+    pub fn with_base(st: &'s mut ScopeState, facts: Vec<(FactKey, Hist)>) -> Self {
+        Replay { st, bulk: Bulk::with_base(facts), attrs: Vec::new() }
+    }
+
     /// Decodes the log record stored at `key` and applies it; its seq must be
     /// `seq`, the one the key names.
     pub fn record(&mut self, key: &str, seq: u64, bytes: &[u8]) -> Result<()> {
@@ -152,8 +159,15 @@ mod tests {
         /// every version, types), after a prefix applied one by one (a
         /// snapshot); `big` adds many other facts first, so that flushes
         /// before retractions take the one-by-one path as well as the rebuild.
+        /// `from_snapshot` replays onto the prefix's snapshot decoded with its
+        /// facts held back (`decode_snapshot_base`, `with_base`), as a reopen does.
         #[test]
-        fn replay_is_apply(txs in proptest::collection::vec(proptest::collection::vec(op(), 0..5), 1..14), prefix in 0..6usize, big: bool) {
+        fn replay_is_apply(
+            txs in proptest::collection::vec(proptest::collection::vec(op(), 0..5), 1..14),
+            prefix in 0..6usize,
+            big: bool,
+            from_snapshot: bool,
+        ) {
             let mut recs: Vec<TxRecord> = Vec::new();
             if big {
                 let attrs: Vec<(String, Value)> = (0..3).map(|a| (format!("z{a}"), Value::from("v"))).collect();
@@ -173,7 +187,14 @@ mod tests {
             for rec in &recs[..prefix] {
                 replayed.apply(rec).unwrap();
             }
-            let mut replay = Replay::new(&mut replayed);
+            let base;
+            let mut replay = if from_snapshot {
+                (replayed, base) = decode_snapshot_base("k", &encode_snapshot(&replayed)).unwrap();
+                prop_assert!(replayed.facts.is_empty());
+                Replay::with_base(&mut replayed, base)
+            } else {
+                Replay::new(&mut replayed)
+            };
             for rec in &recs[prefix..] {
                 replay.record("k", rec.seq, &encode_tx(rec)).unwrap();
             }

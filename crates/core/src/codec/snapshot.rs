@@ -117,13 +117,27 @@ fn value_len(v: &Value) -> usize {
 /// reads for the tests): a vector of versions per fact and the record's
 /// vectors were a fifth of a reopen.
 pub fn decode_snapshot(key: &str, bytes: &[u8]) -> Result<ScopeState> {
-    let mut r = Reader::new(body(KIND_SNAPSHOT, key, bytes)?);
-    let st = take_state(key, &mut r)?;
-    no_rest(key, r.rest())?;
+    let (mut st, facts) = decode_snapshot_base(key, bytes)?;
+    st.facts = crate::state::facts_from_sorted(facts);
     Ok(st)
 }
 
-fn take_state(key: &str, r: &mut Reader<'_>) -> Result<ScopeState> {
+/// [`decode_snapshot`] with the facts left out of the state's (empty) fact
+/// map, sorted by key: a reopen hands them to [`Replay::with_base`], which
+/// builds the fact map once from them and the log tail together instead of
+/// building it for the snapshot and again for the tail.
+pub fn decode_snapshot_base(key: &str, bytes: &[u8]) -> Result<SnapshotBase> {
+    let mut r = Reader::new(body(KIND_SNAPSHOT, key, bytes)?);
+    let base = take_state(key, &mut r)?;
+    no_rest(key, r.rest())?;
+    Ok(base)
+}
+
+/// The snapshot's state with an empty fact map, and its facts, sorted by
+/// key: [`decode_snapshot_base`]'s result.
+pub type SnapshotBase = (ScopeState, Vec<(FactKey, Hist)>);
+
+fn take_state(key: &str, r: &mut Reader<'_>) -> Result<SnapshotBase> {
     let wire = |e: WireError| Error::corrupt(key, e);
     let bad = |why: &str| Error::corrupt(key, format!("inconsistent snapshot: {why}"));
     let dims = r.vec(|r| Ok((r.string()?, r.string()?))).map_err(wire)?;
@@ -193,7 +207,6 @@ fn take_state(key: &str, r: &mut Reader<'_>) -> Result<ScopeState> {
     if facts.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(bad("a fact appears twice"));
     }
-    let facts = crate::state::facts_from_sorted(facts);
     let n = r.seq_len().map_err(wire)?;
     let mut types = HashMap::with_capacity(n);
     for _ in 0..n {
@@ -205,7 +218,8 @@ fn take_state(key: &str, r: &mut Reader<'_>) -> Result<ScopeState> {
         }
         types.insert(e, h);
     }
-    Ok(ScopeState { dims: Dims::new(dims), names, txs, facts, types, checkpoints: Vec::new(), loose: 0 })
+    let st = ScopeState { dims: Dims::new(dims), names, txs, facts: BTreeMap::new(), types, checkpoints: Vec::new(), loose: 0 };
+    Ok((st, facts))
 }
 
 #[cfg(test)]
