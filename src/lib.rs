@@ -13,7 +13,14 @@
 //!   snapshots, concurrency);
 //! - `bindings` (wasm32 only): the TypeScript API.
 
-pub use waymark_core as core;
+/// The engine (`crates/core`, `waymark-core`) and, as `core::workflow`, the
+/// workflow state machine (`crates/workflow`, `waymark-workflow`): separate
+/// crates so that the release build optimises the engine for speed and the
+/// rest for size (`Cargo.toml`).
+pub mod core {
+    pub use waymark_core::*;
+    pub use waymark_workflow as workflow;
+}
 pub use waymark_core::error;
 pub mod storage;
 pub mod store;

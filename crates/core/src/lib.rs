@@ -22,7 +22,6 @@ mod touched;
 pub mod tx;
 pub mod value;
 pub mod wire;
-pub mod workflow;
 
 #[cfg(test)]
 mod tests;

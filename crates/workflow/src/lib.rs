@@ -24,7 +24,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use waymark_core::error::{Error, Result};
 
 pub use machine::{Guard, GuardContext, Machine, MachineBuilder};
 pub use retry::{Backoff, RetryPolicy};
@@ -199,7 +199,7 @@ impl fmt::Display for RunStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::Value;
+    use waymark_core::value::Value;
     use proptest::prelude::*;
     use RunStatus::*;
 

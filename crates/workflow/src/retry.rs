@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use waymark_core::error::{Error, Result};
 
 /// How the delay between attempts grows.
 ///
@@ -81,7 +81,7 @@ impl RetryPolicy {
         if !self.delay_ms.is_finite() || self.delay_ms < 0.0 {
             return Err(Error::invalid(format!(
                 "retry.delayMs must be a finite number >= 0, got {}",
-                crate::error::Num(self.delay_ms)
+                waymark_core::error::Num(self.delay_ms)
             )));
         }
         Ok(())

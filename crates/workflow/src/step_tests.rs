@@ -1,7 +1,7 @@
 //! Tests of the step state machine.
 
 use super::*;
-use crate::workflow::retry::Backoff;
+use crate::retry::Backoff;
 use StepState::*;
 
 const LEASE: f64 = 30_000.0;

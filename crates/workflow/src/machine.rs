@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::value::Value;
-use crate::error::{Error, Result};
+use waymark_core::value::Value;
+use waymark_core::error::{Error, Result};
 
 /// What a guard sees: the transition asked for and the caller's context payload.
 #[derive(Debug, Clone, Copy)]
@@ -274,9 +274,9 @@ impl MachineBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::retry::RetryPolicy;
-    use crate::workflow::step::{self, Begin, StepRecord};
-    use crate::workflow::StepState;
+    use crate::retry::RetryPolicy;
+    use crate::step::{self, Begin, StepRecord};
+    use crate::StepState;
 
     fn code(r: Result<()>) -> &'static str {
         r.map_or_else(|e| e.code().as_str(), |()| "OK")

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::retry::RetryPolicy;
 use super::StepState;
-use crate::value::Value;
-use crate::error::{Error, Result};
+use waymark_core::value::Value;
+use waymark_core::error::{Error, Result};
 
 /// The error recorded when a lapsed lease is counted as a failed attempt.
 pub const LEASE_EXPIRED: &str = "lease expired";
@@ -204,7 +204,7 @@ fn check_time(what: &str, ms: f64) -> Result<()> {
     } else {
         Err(Error::invalid(format!(
             "{what} must be a finite number of milliseconds, got {}",
-            crate::error::Num(ms)
+            waymark_core::error::Num(ms)
         )))
     }
 }
@@ -212,7 +212,7 @@ fn check_time(what: &str, ms: f64) -> Result<()> {
 fn check_ttl(ttl_ms: Option<f64>) -> Result<()> {
     match ttl_ms {
         Some(ttl) if !ttl.is_finite() || ttl < 0.0 => {
-            Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {}", crate::error::Num(ttl))))
+            Err(Error::invalid(format!("ttlMs must be a finite number >= 0, got {}", waymark_core::error::Num(ttl))))
         }
         _ => Ok(()),
     }
@@ -244,7 +244,7 @@ pub fn should_run(rec: &StepRecord, now: f64) -> bool {
 pub fn begin(rec: &StepRecord, now: f64, holder: &str, lease_ms: f64, policy: &RetryPolicy) -> Result<Begin> {
     check_time("now", now)?;
     if !lease_ms.is_finite() || lease_ms <= 0.0 {
-        return Err(Error::invalid(format!("leaseMs must be a finite number > 0, got {}", crate::error::Num(lease_ms))));
+        return Err(Error::invalid(format!("leaseMs must be a finite number > 0, got {}", waymark_core::error::Num(lease_ms))));
     }
     policy.validate()?;
 
@@ -279,7 +279,7 @@ pub fn begin(rec: &StepRecord, now: f64, holder: &str, lease_ms: f64, policy: &R
                     "step {:?} is {} under a live lease held by {holder:?} until {}",
                     rec.name,
                     rec.state,
-                    crate::error::Num(until)
+                    waymark_core::error::Num(until)
                 )));
             }
             o.end_attempt(now);
