@@ -59,7 +59,13 @@ fn spawn_boxed(mut f: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise
         SCHEDULER.with(|s| s.waiting.set(s.waiting.get() + 1));
         f = Box::pin(FirstPoll { inner: f, counted: true });
     }
-    future_to_promise(Guarded { inner: f }.map_err_js())
+    to_promise(Box::pin(Guarded { inner: f }.map_err_js()))
+}
+
+/// A boxed future as a JS promise: every caller (here and `run.step`) shares
+/// one instance of `future_to_promise` (a size budget, STYLE.md habit 12).
+pub(crate) fn to_promise(f: Pin<Box<dyn Future<Output = std::result::Result<JsValue, JsValue>>>>) -> Promise {
+    future_to_promise(f)
 }
 
 /// Poll bookkeeping of the fast path in [`spawn_boxed`].

@@ -432,7 +432,7 @@ impl JsRun {
 fn future_to_promise_raw(
     f: impl std::future::Future<Output = std::result::Result<JsValue, JsValue>> + 'static,
 ) -> Promise {
-    wasm_bindgen_futures::future_to_promise(f)
+    super::error::to_promise(Box::pin(f))
 }
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -52,6 +52,26 @@ pub enum Backend {
     Cf(crate::storage::cloudflare::CloudflareStorage),
 }
 
+impl From<MemoryStorage> for Backend {
+    fn from(m: MemoryStorage) -> Self {
+        Backend::Memory(m)
+    }
+}
+
+#[cfg(feature = "idb")]
+impl From<crate::storage::idb::IdbStorage> for Backend {
+    fn from(i: crate::storage::idb::IdbStorage) -> Self {
+        Backend::Idb(i)
+    }
+}
+
+#[cfg(feature = "edge")]
+impl From<crate::storage::cloudflare::CloudflareStorage> for Backend {
+    fn from(c: crate::storage::cloudflare::CloudflareStorage) -> Self {
+        Backend::Cf(c)
+    }
+}
+
 impl Backend {
     /// `options.storage` of `open()`: absent → a fresh memory storage; the
     /// object from `memoryStorage()` → that Rust storage; anything else must

@@ -243,7 +243,9 @@ impl DoStorage {
         let layout = self.layout.clone();
         let closure = Closure::once(move |txn: JsValue| -> Promise {
             let fut = f(txn.unchecked_into(), layout);
-            future_to_promise(async move { fut.await.map_err(js_err) })
+            // Boxed as the bindings box theirs (`bindings::error::to_promise`):
+            // one instance of `future_to_promise` serves both.
+            future_to_promise(Box::pin(async move { fut.await.map_err(js_err) }) as LocalBoxFuture<'static, _>)
         });
         let r = settle(P, what, key, self.js.transaction(closure.as_ref().unchecked_ref())).await;
         drop(closure);

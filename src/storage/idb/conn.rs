@@ -1,6 +1,7 @@
 //! Opening, upgrading and losing connections, and turning IndexedDB errors
 //! into `Error::Storage` messages.
 
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use futures_util::future::{select, Either};
@@ -36,31 +37,67 @@ impl Conn {
 /// The schema upgrade. Version 1: the `kv` object store (out-of-line binary
 /// keys, `Uint8Array` values). A later version adds its step here, guarded by
 /// what is missing, so any older database upgrades in one go.
-fn upgrade(db: &Database) -> indexed_db_futures::Result<()> {
-    let sys: &web_sys::IdbDatabase = db.as_sys();
-    if !sys.object_store_names().contains(STORE) {
-        db.create_object_store(STORE).build()?;
+fn upgrade(req: &web_sys::IdbOpenDbRequest) -> std::result::Result<(), JsValue> {
+    let db: web_sys::IdbDatabase = req.result()?.unchecked_into();
+    if !db.object_store_names().contains(STORE) {
+        db.create_object_store(STORE)?;
     }
     Ok(())
 }
 
+/// The `upgradeneeded` and `blocked` handlers of an open request, set on
+/// the request itself rather than through `indexed_db_futures`' builder:
+/// its listeners format their errors with `Display`, which pulls float
+/// formatting into the wasm (web build ~11 KB gzipped; a size budget,
+/// STYLE.md habit 12). Dropping this clears the handlers first.
+struct OpenHandlers {
+    req: web_sys::IdbOpenDbRequest,
+    _blocked: Closure<dyn FnMut(web_sys::Event)>,
+    _upgrade: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for OpenHandlers {
+    fn drop(&mut self) {
+        self.req.set_onblocked(None);
+        self.req.set_onupgradeneeded(None);
+    }
+}
+
 pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result<Conn> {
+    let req = Database::open(name).with_version(version).build().map_err(|e| open_error(name, version, open_parts(&e)))?;
+    let sys_req: web_sys::IdbOpenDbRequest = req.as_sys().clone();
     let (blocked_tx, blocked_rx) = sync::oneshot::<()>();
-    let req = Database::open(name)
-        .with_version(version)
-        .with_on_blocked(move |_| {
-            blocked_tx.send(());
-            Ok(())
+    let mut blocked_tx = Some(blocked_tx);
+    let blocked = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
+        if let Some(tx) = blocked_tx.take() {
+            tx.send(());
+        }
+    });
+    // A failed upgrade aborts its transaction, which fails the open; the
+    // upgrade's own error is the one reported.
+    let upgrade_err: Rc<RefCell<Option<JsValue>>> = Rc::default();
+    let upgrade = {
+        let (req, err) = (sys_req.clone(), upgrade_err.clone());
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
+            if let Err(e) = upgrade(&req) {
+                *err.borrow_mut() = Some(e);
+                if let Some(tx) = req.transaction() {
+                    let _ = tx.abort();
+                }
+            }
         })
-        .with_on_upgrade_needed(|_, db| upgrade(&db))
-        .build()
-        .map_err(|e| open_error(name, version, &e))?;
-    let db = match select(Box::pin(req), Box::pin(blocked_rx)).await {
-        Either::Left((res, _)) => res.map_err(|e| open_error(name, version, &e))?,
+    };
+    sys_req.set_onblocked(Some(blocked.as_ref().unchecked_ref()));
+    sys_req.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+    let handlers = OpenHandlers { req: sys_req, _blocked: blocked, _upgrade: upgrade };
+    let res = match select(Box::pin(req), Box::pin(blocked_rx)).await {
+        Either::Left((res, _)) => res,
         Either::Right(((), pending)) => {
-            // The open stays queued in the browser; close it if it ever succeeds
-            // so that we never hold a connection nobody uses.
+            // The open stays queued in the browser (its upgrade still runs);
+            // close it if it ever succeeds so that we never hold a
+            // connection nobody uses.
             wasm_bindgen_futures::spawn_local(async move {
+                let _handlers = handlers;
                 if let Ok(db) = pending.await {
                     db.close();
                 }
@@ -72,6 +109,15 @@ pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result
             )));
         }
     };
+    drop(handlers);
+    let failed = upgrade_err.borrow_mut().take();
+    if let Some(e) = failed {
+        if let Ok(db) = res {
+            db.close();
+        }
+        return Err(open_error(name, version, js_parts(&e)));
+    }
+    let db = res.map_err(|e| open_error(name, version, open_parts(&e)))?;
     let sys: &web_sys::IdbDatabase = db.as_sys();
     if !sys.object_store_names().contains(STORE) {
         sys.close();
@@ -179,8 +225,7 @@ pub(crate) fn open_parts(e: &OpenDbError) -> (String, String) {
     }
 }
 
-fn open_error(name: &str, version: u32, e: &OpenDbError) -> Error {
-    let (n, m) = open_parts(e);
+fn open_error(name: &str, version: u32, (n, m): (String, String)) -> Error {
     match n.as_str() {
         "VersionError" => Error::Storage(format!(
             "IndexedDB {name:?}: the database has a newer schema than version {version} (a newer Waymark \
