@@ -18,18 +18,21 @@ pub struct Replay<'s> {
     bulk: Bulk,
     /// Scratch space of one `Set` (its expiry comes after its attributes).
     attrs: Vec<(u32, Value)>,
+    /// The key of the record replayed last, for errors that two records
+    /// make together (a time that goes backwards: either may be the bad one).
+    prev_key: String,
 }
 
 impl<'s> Replay<'s> {
     pub fn new(st: &'s mut ScopeState) -> Self {
-        Replay { st, bulk: Bulk::default(), attrs: Vec::new() }
+        Replay { st, bulk: Bulk::default(), attrs: Vec::new(), prev_key: String::new() }
     }
 
     /// Replays into the state of a snapshot whose facts are not in its fact
     /// map yet ([`decode_snapshot_base`](super::decode_snapshot_base)): the
     /// map is built once, from them and the replayed writes together.
     pub fn with_base(st: &'s mut ScopeState, facts: Vec<(FactKey, Hist)>) -> Self {
-        Replay { st, bulk: Bulk::with_base(facts), attrs: Vec::new() }
+        Replay { st, bulk: Bulk::with_base(facts), attrs: Vec::new(), prev_key: String::new() }
     }
 
     /// Decodes the log record stored at `key` and applies it; its seq must be
@@ -37,7 +40,10 @@ impl<'s> Replay<'s> {
     pub fn record(&mut self, key: &str, seq: u64, bytes: &[u8]) -> Result<()> {
         let mut r = Reader::new(body(KIND_TX, key, bytes)?);
         self.take_tx(key, seq, &mut r)?;
-        no_rest(key, r.rest())
+        no_rest(key, r.rest())?;
+        self.prev_key.clear();
+        self.prev_key.push_str(key);
+        Ok(())
     }
 
     /// Puts the pending writes into the state.
@@ -58,7 +64,10 @@ impl<'s> Replay<'s> {
         if rec_seq != self.st.seq() + 1 {
             return Err(Error::corrupt(key, format!("the log has a gap: expected seq {}", self.st.seq() + 1)));
         }
-        let seq = self.st.check_next(rec_seq, at).map_err(|e| Error::corrupt(key, e))?;
+        let seq = self.st.check_next(rec_seq, at).map_err(|e| match self.prev_key.as_str() {
+            "" => Error::corrupt(key, e),
+            prev => Error::corrupt(key, format!("{e} (the record before it is at key {prev:?})")),
+        })?;
         let cause = r.str().map_err(wire)?;
         let actor = r.option(Reader::str).map_err(wire)?;
         let note = r.option(Reader::str).map_err(wire)?;
@@ -225,5 +234,16 @@ mod tests {
         let mut st = new();
         Replay::new(&mut st).record("k", 1, &ok).unwrap();
         assert_eq!(st.seq(), 1);
+        // A time that goes backwards: either record may be the bad one, so
+        // the error names both keys.
+        let mut st = new();
+        let mut replay = Replay::new(&mut st);
+        let mut later = record(1, vec![]);
+        later.at = 50.0;
+        replay.record("k1", 1, &encode_tx(&later)).unwrap();
+        let e = replay.record("k2", 2, &encode_tx(&record(2, vec![]))).unwrap_err();
+        assert_eq!(e.code().as_str(), "CORRUPT");
+        assert!(matches!(&e, Error::Corrupt { key, .. } if key == "k2"), "{e}");
+        assert!(e.to_string().contains("is before the previous transaction's (the record before it is at key \"k1\")"), "{e}");
     }
 }
