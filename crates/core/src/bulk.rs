@@ -22,10 +22,12 @@
 
 use crate::state::{facts_from_sorted, FactKey, Hist, ScopeState, Version};
 
-/// Fact writes not yet in a state, in log order.
+/// Fact writes not yet in a state, in log order, as histories: writes to
+/// the key written just before (the same attribute again, or a later
+/// transaction's write to it in the same ascending run) join its history.
 #[derive(Default)]
 pub struct Bulk {
-    pending: Vec<(FactKey, Version, f64)>,
+    pending: Vec<(FactKey, Hist)>,
     /// Facts sorted by key, unique, that belong in the state's fact map,
     /// which is empty until the first flush puts them there.
     base: Option<Vec<(FactKey, Hist)>>,
@@ -39,14 +41,18 @@ impl Bulk {
     }
 
     pub fn write(&mut self, key: FactKey, v: Version, until: f64) {
-        self.pending.push((key, v, until));
+        match self.pending.last_mut() {
+            Some((k, h)) if *k == key => h.write(v, until),
+            _ => self.pending.push((key, Hist::new(v, until))),
+        }
     }
 
     /// Moves the pending writes into `st`, with the result of writing them
     /// one by one in order (a second write in one transaction replaces the first).
     pub fn flush(&mut self, st: &mut ScopeState) {
-        // Ascending runs (one per transaction, typically), each applied in
-        // turn: no sort, and the versions of a key stay in log order.
+        // Ascending runs (one per transaction, typically; equal neighbours
+        // were joined by `write`), each applied in turn: no sort, and the
+        // versions of a key stay in log order.
         let mut runs = Vec::new();
         let mut start = 0;
         for i in 1..=self.pending.len() {
@@ -70,43 +76,45 @@ impl Bulk {
     }
 }
 
-/// The facts of `base` (sorted, unique keys) with `run` (writes in
-/// ascending key order, those of one key in log order) written on top: what
-/// writing them one by one into a map of `base` gives, as a sorted vector.
-fn merge(base: Vec<(FactKey, Hist)>, run: impl Iterator<Item = (FactKey, Version, f64)>) -> Vec<(FactKey, Hist)> {
+/// The facts of `base` and of `run` (both sorted, unique keys), the run's
+/// histories written on top of the base's: what writing them one by one
+/// into a map of `base` gives, as a sorted vector.
+fn merge(mut base: Vec<(FactKey, Hist)>, run: impl Iterator<Item = (FactKey, Hist)>) -> Vec<(FactKey, Hist)> {
+    let mut run = run.peekable();
+    // A run past the base's last key (new entities: most of a log tail) is
+    // appended: one copy, no compares.
+    if base.last().is_none_or(|(last, _)| run.peek().is_none_or(|(k, _)| k > last)) {
+        base.extend(run);
+        return base;
+    }
     let mut out = Vec::with_capacity(base.len() + run.size_hint().0);
     let mut base = base.into_iter().peekable();
-    let mut run = run.peekable();
-    while let Some((key, v, until)) = run.next() {
+    for (key, h) in run {
         while let Some(b) = base.next_if(|(k, _)| *k < key) {
             out.push(b);
         }
-        let mut h = match base.next_if(|(k, _)| *k == key) {
-            Some((_, mut h)) => {
-                h.write(v, until);
-                h
+        match base.next_if(|(k, _)| *k == key) {
+            Some((_, mut old)) => {
+                old.append(h);
+                out.push((key, old));
             }
-            None => Hist::new(v, until),
-        };
-        while let Some((_, v, until)) = run.next_if(|(k, _, _)| *k == key) {
-            h.write(v, until);
+            None => out.push((key, h)),
         }
-        out.push((key, h));
     }
     out.extend(base);
     out
 }
 
-/// Applies `len` writes in ascending key order.
-fn flush_run(st: &mut ScopeState, run: impl Iterator<Item = (FactKey, Version, f64)>, len: usize) {
+/// Applies `len` histories in ascending key order.
+fn flush_run(st: &mut ScopeState, run: impl Iterator<Item = (FactKey, Hist)>, len: usize) {
     if len * 8 < st.facts.len() {
         // Small against the map: inserting costs less than rebuilding it.
-        for (key, v, until) in run {
+        for (key, h) in run {
             match st.facts.get_mut(&key) {
-                Some(h) => h.write(v, until),
+                Some(old) => old.append(h),
                 None => {
                     st.loose += 1;
-                    st.facts.insert(key, Hist::new(v, until));
+                    st.facts.insert(key, h);
                 }
             }
         }
@@ -115,20 +123,18 @@ fn flush_run(st: &mut ScopeState, run: impl Iterator<Item = (FactKey, Version, f
     let mut hists: Vec<(FactKey, Hist)> = Vec::with_capacity(len);
     // Keys past the map's last one (new entities, most of a tail) need no lookup.
     let last = st.facts.last_key_value().map(|(k, _)| *k);
-    let mut run = run.peekable();
-    while let Some((key, v, until)) = run.next() {
+    for (key, h) in run {
         let old = if last.is_some_and(|l| key <= l) { st.facts.remove(&key) } else { None };
-        let mut h = match old {
-            Some(mut h) => {
-                h.write(v, until);
-                h
-            }
-            None => Hist::new(v, until),
-        };
-        while let Some((_, v, until)) = run.next_if(|(k, _, _)| *k == key) {
-            h.write(v, until);
-        }
-        hists.push((key, h));
+        hists.push((
+            key,
+            match old {
+                Some(mut old) => {
+                    old.append(h);
+                    old
+                }
+                None => h,
+            },
+        ));
     }
     // Both maps are sorted and share no key: `append` rebuilds one packed
     // map from the two in order, freeing the old nodes as it goes.

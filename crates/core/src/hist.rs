@@ -119,6 +119,19 @@ impl Hist {
         }
     }
 
+    /// Writes the versions of `later` (whose seqs follow this history's,
+    /// or repeat its last one) on top, in order.
+    pub fn append(&mut self, later: Hist) {
+        match later {
+            Hist::One(v) => self.write(v, f64::INFINITY),
+            Hist::Many(list) => list.into_iter().for_each(|v| self.write(v, f64::INFINITY)),
+            Hist::Timed(t) => {
+                let Timed { versions, until } = *t;
+                versions.into_iter().zip(until).for_each(|(v, u)| self.write(v, u));
+            }
+        }
+    }
+
     /// A history of these versions (oldest first, seqs increasing) with their expiries.
     pub fn from_versions(v: Vec<(Version, f64)>) -> Option<Hist> {
         let mut it = v.into_iter();

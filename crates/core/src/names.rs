@@ -68,7 +68,7 @@ impl Interner {
         loop {
             match self.table[slot] {
                 0 => return Err(slot),
-                id if self.name(id - 1) == s => return Ok(id - 1),
+                id if self.bytes_of(id - 1) == s.as_bytes() => return Ok(id - 1),
                 _ => slot = (slot + 1) & mask,
             }
         }
@@ -77,11 +77,24 @@ impl Interner {
     fn grow(&mut self) {
         let cap = (self.table.len() * 2).max(16);
         self.table = vec![0; cap];
+        let mask = cap - 1;
         for id in 0..self.ends.len() as u32 {
-            if let Err(slot) = self.find(self.name(id)) {
-                self.table[slot] = id + 1;
+            // Names are distinct: the first free slot is the one, no compares.
+            let mut slot = hash(self.name(id)).rotate_left(16) as usize & mask;
+            while self.table[slot] != 0 {
+                slot = (slot + 1) & mask;
             }
+            self.table[slot] = id + 1;
         }
+    }
+
+    /// The bytes of name `id` (no char-boundary checks: they are a whole
+    /// name's); empty for an unknown id.
+    fn bytes_of(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.text.as_bytes().get(start..end).unwrap_or_default()
     }
 
     pub fn name(&self, id: u32) -> &str {
