@@ -29,14 +29,16 @@ impl Key {
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
         let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        // Skip the equal 8-byte words, then compare bytewise from the first
-        // word that differs (the rest decides, length last, as for `str`).
+        // Eight bytes at a time, as big-endian words: the first pair of words
+        // that differs decides (their order as numbers is the bytes' order);
+        // the last partial word and the lengths go bytewise, as for `str`.
         // A plain loop: the release build (opt-level "z") does not inline
         // iterator adapters such as `zip`.
         let mut i = 0;
         while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
-            if word(x) != word(y) {
-                break;
+            let (x, y) = (word(x), word(y));
+            if x != y {
+                return x.cmp(&y);
             }
             i += 8;
         }
@@ -50,9 +52,10 @@ impl PartialOrd for Key {
     }
 }
 
+#[inline(always)]
 fn word(b: &[u8]) -> u64 {
     // `b` is a chunk of exactly 8 bytes; the fallback is never taken.
-    u64::from_ne_bytes(b.try_into().unwrap_or([0; 8]))
+    u64::from_be_bytes(b.try_into().unwrap_or([0; 8]))
 }
 
 #[derive(Debug, Default)]
