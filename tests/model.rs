@@ -35,7 +35,7 @@ fn pool_value(i: usize) -> Value {
         5 => Value::object([("k", v(1))]),
         6 => Value::array([v(1), Value::from("x")]),
         7 => Value::from(1.5),
-        _ => Value::Number(-0.0),
+        _ => Value::from(-0.0),
     }
 }
 

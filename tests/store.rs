@@ -67,10 +67,10 @@ fn bad_input_is_rejected_and_changes_nothing() {
             ("empty entity in set", vec![Op::set("", [("a", v(1))])]),
             ("empty entity in unset", vec![Op::unset("", ["a"])]),
             ("empty entity in delete", vec![Op::delete("")]),
-            ("NaN", set(Value::Number(f64::NAN))),
-            ("infinity", set(Value::Number(f64::INFINITY))),
-            ("NaN inside an array", set(Value::array([v(1), Value::Number(f64::NAN)]))),
-            ("-infinity inside an object", set(Value::object([("k", Value::Number(f64::NEG_INFINITY))]))),
+            ("NaN", set(Value::from(f64::NAN))),
+            ("infinity", set(Value::from(f64::INFINITY))),
+            ("NaN inside an array", set(Value::array([v(1), Value::from(f64::NAN)]))),
+            ("-infinity inside an object", set(Value::object([("k", Value::from(f64::NEG_INFINITY))]))),
             ("unsorted object keys", set(Value::Object(vec![("b".into(), v(1)), ("a".into(), v(2))].into()))),
             ("repeated object keys", set(Value::Object(vec![("a".into(), v(1)), ("a".into(), v(2))].into()))),
             ("nesting deeper than 256", set(nested(300))),
@@ -321,7 +321,7 @@ fn misplaced_records_are_corrupt() {
     rec.ops.push(OpRecord::Set {
         entity: "e".into(),
         ty: None,
-        attrs: vec![("n".into(), Value::Number(f64::NAN))],
+        attrs: vec![("n".into(), Value::from(f64::NAN))],
         valid_until: None,
     });
     e.insert(p.tail[2].clone(), codec::encode_tx(&rec));

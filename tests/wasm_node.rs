@@ -51,7 +51,7 @@ fn values_round_trip_through_js() {
     let keys = js_sys::Object::keys(back.unchecked_ref::<js_sys::Object>());
     assert_eq!(keys.length(), 3);
     assert_eq!(dto::value(&Value::from("x")).as_string().as_deref(), Some("x"));
-    assert!(dto::value(&Value::Number(f64::NAN)).is_null(), "corrupt non-finite numbers never reach JS");
+    assert!(dto::value(&Value::from(f64::NAN)).is_null(), "corrupt non-finite numbers never reach JS");
 }
 
 #[wasm_bindgen_test]

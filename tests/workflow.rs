@@ -402,7 +402,7 @@ fn bad_step_input_is_refused_before_anything_runs_or_is_written() {
             spec(""),
             spec_lease("q2", 0.0),
             spec_lease("q2", f64::INFINITY),
-            waymark::store::RunSpec { input: Some(Value::Number(f64::NAN)), ..spec("q2") },
+            waymark::store::RunSpec { input: Some(Value::from(f64::NAN)), ..spec("q2") },
         ] {
             assert_eq!(err_code(&store.run(bad_run.clone()).await), "INVALID_INPUT", "{bad_run:?}");
         }
@@ -416,7 +416,7 @@ fn a_result_that_is_not_json_fails_the_attempt_instead_of_holding_the_lease() {
         let env = Env::new(1000.0);
         let run = env.open().await.run(spec("q1")).await.unwrap();
         let n = calls();
-        let r = run.step("s", &StepOptions::default(), counted(&n, |_| Ok(Value::Number(f64::NAN))), None, None).await;
+        let r = run.step("s", &StepOptions::default(), counted(&n, |_| Ok(Value::from(f64::NAN))), None, None).await;
         assert_eq!(code(&r), "INVALID_INPUT", "{r:?}");
         let st = run.step_state("s");
         assert_eq!((st.state, st.attempts, st.lease_until), (F, 1, None), "{st:?}");

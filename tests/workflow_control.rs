@@ -66,7 +66,7 @@ fn completed_and_failed_runs_refuse_everything() {
         let store = env.open().await;
         let done = store.run(spec("done")).await.unwrap();
         let lost = store.run(spec("lost")).await.unwrap();
-        assert_eq!(err_code(&done.complete(Value::Number(f64::NAN)).await), "INVALID_INPUT");
+        assert_eq!(err_code(&done.complete(Value::from(f64::NAN)).await), "INVALID_INPUT");
         env.set(1100.0);
         done.complete(Value::from("report")).await.unwrap();
         lost.pause().await.unwrap();

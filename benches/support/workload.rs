@@ -27,7 +27,7 @@ pub fn entity(i: usize) -> String {
 
 /// A small scalar value (a number), varying with `i`.
 pub fn num(i: usize) -> Value {
-    Value::Number((i % 1000) as f64 + 0.5)
+    Value::from((i % 1000) as f64 + 0.5)
 }
 
 /// A multiplicative walk that visits `0..n` without repeats for `k < n`
@@ -76,7 +76,7 @@ pub fn spread_updates(st: &mut ScopeState, entities: usize, attrs: usize, change
             .map(|k| OpRecord::Set {
                 entity: entity(spread(k + salt, entities)),
                 ty: None,
-                attrs: vec![(ATTRS[k % attrs].to_string(), Value::Number(1e6 + (k + salt) as f64))],
+                attrs: vec![(ATTRS[k % attrs].to_string(), Value::from(1e6 + (k + salt) as f64))],
                 valid_until: None,
             })
             .collect();
@@ -126,7 +126,7 @@ pub fn store_state(
         let ops = (0..updates_per_tx)
             .map(|j| {
                 let k = t * updates_per_tx + j;
-                Op::set(entity(spread(k, entities)), [(ATTRS[k % attrs], Value::Number(1e6 + k as f64))])
+                Op::set(entity(spread(k, entities)), [(ATTRS[k % attrs], Value::from(1e6 + k as f64))])
             })
             .collect();
         block_on(scope.transact(ops, prov(t))).expect("transact");

@@ -211,7 +211,7 @@ pub fn value(v: &JsValue, at: &At<'_>) -> Result<Value> {
         if !n.is_finite() {
             return Err(at.err(format!("is {}, which JSON cannot hold", js_number(n))));
         }
-        return Ok(Value::Number(n));
+        return Ok(Value::from(n));
     }
     if let Some(b) = v.as_bool() {
         return Ok(Value::Bool(b));

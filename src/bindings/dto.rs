@@ -99,7 +99,7 @@ impl Json {
         match v {
             Value::Null => self.out.push_str("null"),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Value::Number(n) => self.num(*n),
+            Value::Number(n) => self.num(n.get()),
             Value::String(s) => self.str(s),
             Value::Array(items) => {
                 self.out.push('[');
@@ -286,7 +286,7 @@ pub fn value(v: &Value) -> JsValue {
     match v {
         Value::Null => JsValue::NULL,
         Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) if n.is_finite() => JsValue::from_f64(*n),
+        Value::Number(n) if n.get().is_finite() => JsValue::from_f64(n.get()),
         Value::Number(_) => JsValue::NULL,
         Value::String(s) => JsValue::from_str(s),
         _ => build(|j| j.value(v)),

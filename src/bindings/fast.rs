@@ -76,7 +76,7 @@ pub fn tx_info(t: &crate::core::tx::TxInfo) -> JsValue {
 /// (`Value::object`; JS sends them in its own order) and finite numbers.
 fn normalized(v: Value) -> Option<Value> {
     Some(match v {
-        Value::Number(n) if !n.is_finite() => return None,
+        Value::Number(n) if !n.get().is_finite() => return None,
         Value::Array(items) => Value::Array(items.into_vec().into_iter().map(normalized).collect::<Option<_>>()?),
         Value::Object(fields) => Value::object(
             fields.into_vec().into_iter().map(|(k, v)| Some((k, normalized(v)?))).collect::<Option<Vec<_>>>()?,

@@ -164,8 +164,8 @@ impl<S: Storage> Store<S> {
                     ("id".to_string(), Value::from(run.id.as_str())),
                     ("status".to_string(), Value::from(RunStatus::Running.as_str())),
                     ("input".to_string(), input.clone()),
-                    ("createdAt".to_string(), Value::Number(at)),
-                    ("updatedAt".to_string(), Value::Number(at)),
+                    ("createdAt".to_string(), Value::from(at)),
+                    ("updatedAt".to_string(), Value::from(at)),
                     ("steps".to_string(), Value::array([])),
                 ];
                 let op = OpRecord::Set { entity: run.entity.clone(), ty: Some(RUN_TYPE.into()), attrs, valid_until: None };

@@ -27,7 +27,7 @@ impl<S: Storage> Run<S> {
                 let next = change(self.status_in(st))?;
                 let mut attrs = vec![
                     ("status".to_string(), Value::from(next.as_str())),
-                    ("updatedAt".to_string(), Value::Number(at)),
+                    ("updatedAt".to_string(), Value::from(at)),
                 ];
                 attrs.extend(extra.iter().cloned());
                 let op = OpRecord::Set { entity: self.entity_id().to_string(), ty: None, attrs, valid_until: None };

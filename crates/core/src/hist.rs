@@ -144,6 +144,9 @@ impl Hist {
     }
 }
 
-// The sizes the layout is for (checked by every wasm build).
+// The sizes the layout is for (checked by every wasm build): a value of 12
+// bytes (`value::Num`), a version and a history of 16.
 #[cfg(target_pointer_width = "32")]
-const _: () = assert!(std::mem::size_of::<Hist>() == 24 && std::mem::size_of::<Version>() == 24);
+const _: () = assert!(
+    std::mem::size_of::<crate::value::Value>() == 12 && std::mem::size_of::<Version>() == 16 && std::mem::size_of::<Hist>() == 16
+);

@@ -205,7 +205,7 @@ mod tests {
     fn bad_ops_are_invalid_input() {
         let bad = [
             Op::set("", [("a", Value::Null)]),
-            Op::set("e", [("a", Value::Number(f64::NAN))]),
+            Op::set("e", [("a", Value::from(f64::NAN))]),
             Op::set("e", [("a", Value::Null)]).with_expiry(Expiry::TtlMs(-1.0)),
             Op::set("e", [("a", Value::Null)]).with_expiry(Expiry::ValidUntil(f64::INFINITY)),
             Op::set("e", [("a", Value::Null)]).with_type(""),

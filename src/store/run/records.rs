@@ -40,7 +40,7 @@ pub(super) fn string(v: Option<&Value>) -> Option<String> {
 }
 
 pub(super) fn opt_num(n: Option<f64>) -> Option<Value> {
-    n.map(Value::Number)
+    n.map(Value::from)
 }
 
 impl<S: Storage> Run<S> {
@@ -102,7 +102,7 @@ impl<S: Storage> Run<S> {
             Value::object([
                 ("from", Value::from(t.from.as_str())),
                 ("to", Value::from(t.to.as_str())),
-                ("at", Value::Number(t.at)),
+                ("at", Value::from(t.at)),
                 ("attempt", Value::from(t.attempt)),
             ])
         }));
@@ -121,7 +121,7 @@ impl<S: Storage> Run<S> {
             (None, _) if old.result.is_some() => ops.push(OpRecord::Unset { entity, attrs: vec!["result".into()] }),
             _ => {}
         }
-        let mut run_attrs = vec![("updatedAt".to_string(), Value::Number(at))];
+        let mut run_attrs = vec![("updatedAt".to_string(), Value::from(at))];
         if is_new {
             let mut names = self.step_names(st);
             names.push(new.name.clone());

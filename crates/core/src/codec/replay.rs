@@ -225,7 +225,7 @@ mod tests {
         assert!(err(&mut new(), 1, &encode_tx(&late)).contains("transaction time is not finite"));
         let nan = OpRecord::Set { entity: "e".into(), ty: None, attrs: vec![("a".into(), Value::Null)], valid_until: Some(f64::NAN) };
         assert!(err(&mut new(), 1, &encode_tx(&record(1, vec![nan]))).contains("a validUntil is not a number"));
-        let bad = OpRecord::Set { entity: "e".into(), ty: None, attrs: vec![("a".into(), Value::Number(f64::INFINITY))], valid_until: None };
+        let bad = OpRecord::Set { entity: "e".into(), ty: None, attrs: vec![("a".into(), Value::from(f64::INFINITY))], valid_until: None };
         assert!(err(&mut new(), 1, &encode_tx(&record(1, vec![bad]))).contains("attribute \"a\""));
         assert!(err(&mut new(), 1, &[ok.as_slice(), &[0]].concat()).contains("1 trailing bytes"));
         for n in 0..ok.len() {

@@ -104,7 +104,7 @@ fn value_len(v: &Value) -> usize {
     1 + match v {
         Value::Null => 0,
         Value::Bool(_) => 1,
-        Value::Number(n) => crate::wire::as_int(*n).map_or(8, |i| varint_len(crate::wire::zigzag(i))),
+        Value::Number(n) => crate::wire::as_int(n.get()).map_or(8, |i| varint_len(crate::wire::zigzag(i))),
         Value::String(s) => str_len(s),
         Value::Array(items) => varint_len(items.len() as u64) + items.iter().map(value_len).sum::<usize>(),
         Value::Object(entries) => varint_len(entries.len() as u64) + entries.iter().map(|(k, v)| str_len(k) + value_len(v)).sum::<usize>(),
