@@ -10,8 +10,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use waymark::storage::{BatchOp, Capabilities, MemoryStorage, Storage};
-use waymark::store::StoreOptions;
-use waymark::{Error, Provenance, Result, Value};
+use waymark::store::{Scope, StoreOptions};
+use waymark::{AsOf, Dims, Error, Point, Provenance, Result, Value};
 
 pub use futures_executor::block_on;
 
@@ -259,4 +259,39 @@ impl<S: Storage> Storage for NonAtomic<S> {
     fn capabilities(&self) -> Capabilities {
         Capabilities { atomic_create: false, ..self.0.capabilities() }
     }
+}
+
+// ---- shared by the store tests (store.rs, store_corrupt.rs, store_fork.rs) ----
+
+pub fn dims(p: &str) -> Dims {
+    Dims::new([("project", p)])
+}
+
+/// Everything observable about a scope, as text, for equality checks.
+pub fn fingerprint<S: Storage>(scope: &Scope<S>, entities: &[&str], attrs: &[&str]) -> String {
+    use std::fmt::Write;
+    let seq = scope.seq();
+    let mut out = String::new();
+    let _ = writeln!(out, "dims {:?}\nseq {seq}\nentities {:?}", scope.dims(), scope.entities());
+    let _ = writeln!(out, "checkpoints {:?}", scope.checkpoints());
+    let _ = writeln!(out, "diff {:?}", scope.diff(&Point::Seq(0), None));
+    let _ = writeln!(out, "expiring {:?}", scope.expiring(1e12));
+    for s in 0..=seq {
+        let view = scope.as_of(AsOf::Seq(s)).unwrap();
+        let _ = writeln!(out, "as of {s}: {:?}", view.entities());
+    }
+    for e in entities {
+        for a in attrs {
+            let _ = writeln!(out, "history {e}.{a}: {:?}", scope.history(e, a));
+        }
+    }
+    out
+}
+
+pub fn nested(levels: usize) -> Value {
+    let mut v = Value::Null;
+    for _ in 0..levels {
+        v = Value::array([v]);
+    }
+    v
 }
