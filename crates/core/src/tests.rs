@@ -1,5 +1,5 @@
 //! Unit tests of the core engine across modules (state, reads, diff, restore,
-//! snapshot codec). The model-based property tests live in `tests/model.rs`.
+//! snapshot codec). The model-based property tests live in `tests/model/`.
 
 use crate::codec;
 use crate::dims::Dims;

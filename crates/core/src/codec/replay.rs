@@ -4,7 +4,7 @@
 //! are interned, and fact writes merged in bulk ([`Bulk`]).
 //!
 //! The result is the state [`ScopeState::apply`] builds from the decoded
-//! records (`tests/model.rs` and the tests below compare the two), and every
+//! records (`tests/model/` and the tests below compare the two), and every
 //! record gets the checks `decode_tx` and `apply` make, with their messages.
 //! On an error the state is left part-way: callers discard it.
 
