@@ -76,7 +76,7 @@ OPT=(-Oz --converge --low-memory-unused "${FEATURES[@]}" --strip-debug --strip-p
 NOINLINE=()
 for p in 'waymark::store::*' \
   'waymark::bindings::'{run,registry,scope,convert,store,view,memory,storage,adapter,idb,kv,durable_object}'::*' \
-  {,'<'}'waymark::storage::'{idb,kv,durable_object,cloudflare}'::*' {,'<'}'indexed_db_futures::*'; do
+  {,'<'}'waymark::storage::'{idb,kv,durable_object,cloudflare}'::*'; do
   NOINLINE+=("--no-inline=$p")
 done
 

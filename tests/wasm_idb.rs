@@ -176,11 +176,16 @@ async fn versionchange_closes_the_connection_and_a_newer_schema_is_reported() {
 
 #[wasm_bindgen_test]
 async fn an_open_blocked_by_another_connection_is_a_storage_error() {
-    use indexed_db_futures::database::Database;
-    use indexed_db_futures::prelude::*;
     let name = fresh_name("blocked");
     // Foreign code holding version 1 open, without a versionchange handler.
-    let foreign = Database::open(name.as_str()).with_version(1u32).build().unwrap().await.unwrap();
+    let factory: web_sys::IdbFactory = js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap().unchecked_into();
+    let req = factory.open_with_u32(&name, 1).unwrap();
+    let opened = js_sys::Promise::new(&mut |resolve, reject| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+    });
+    wasm_bindgen_futures::JsFuture::from(opened).await.expect("the foreign open succeeds");
+    let foreign: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
     let e = IdbStorage::open(&name, IdbOptions::default()).await.unwrap_err();
     assert!(e.to_string().contains("without Waymark's object store"), "a foreign database is refused: {e}");
     let e = IdbStorage::open_at_version(&name, IdbOptions::default(), 2).await.unwrap_err();

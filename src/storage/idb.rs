@@ -1,5 +1,6 @@
 //! The IndexedDB adapter (wasm32 only): browser pages, Web Workers and
-//! extension service workers. Built on `indexed_db_futures` 0.6.
+//! extension service workers. On `web-sys` directly, with the small request
+//! and transaction futures of idb/req.rs.
 //!
 //! ```ignore
 //! let storage = IdbStorage::open("my-app", IdbOptions::default()).await?;
@@ -92,18 +93,16 @@ mod append;
 mod conn;
 mod group;
 mod notify;
+mod req;
 mod sync;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use indexed_db_futures::database::Database;
-use indexed_db_futures::internals::SystemRepr;
-use indexed_db_futures::prelude::*;
-use indexed_db_futures::KeyRange;
-use js_sys::Uint8Array;
-use wasm_bindgen::JsValue;
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{IdbKeyRange, IdbObjectStore};
 
 use super::{BatchOp, Capabilities, Consistency, Storage};
 use crate::error::{Error, Result};
@@ -112,6 +111,7 @@ pub use notify::{ChangeNotice, Subscription};
 
 use conn::Conn;
 use group::{Member, Work, Write};
+use req::{req, Tx};
 
 /// The object-store schema version this code opens and upgrades to.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -250,9 +250,10 @@ impl IdbStorage {
     /// Deletes a database (tests and "forget everything" buttons). Open
     /// Waymark connections close themselves on the resulting `versionchange`.
     pub async fn delete_database(name: &str) -> Result<()> {
-        let req = Database::delete_by_name(name)
-            .map_err(|e| Error::Storage(format!("IndexedDB {name:?}: deleting the database failed: {}", conn::open_parts(&e).1)))?;
-        req.await.map_err(|e| Error::Storage(format!("IndexedDB {name:?}: deleting the database failed: {}", conn::lib_parts(&e).1)))
+        let fail = |m: String| Error::Storage(format!("IndexedDB {name:?}: deleting the database failed: {m}"));
+        let factory = conn::factory().map_err(|(_, m)| fail(m))?;
+        let req = req(factory.delete_database(name).map(Into::into)).map_err(|e| fail(conn::js_parts(&e).1))?;
+        req.result().await.map(drop).map_err(|e| fail(conn::js_parts(&e).1))
     }
 
     /// The database name.
@@ -299,7 +300,7 @@ impl IdbStorage {
     #[doc(hidden)]
     pub fn simulate_connection_loss(&self) {
         if let Some(c) = self.inner.conn.borrow().as_ref() {
-            c.db.as_sys().close();
+            c.db.close();
         }
     }
 
@@ -337,11 +338,12 @@ impl IdbStorage {
         rx.await
     }
 
-    async fn read_tx<T>(&self, what: &str, f: impl AsyncFn(&indexed_db_futures::object_store::ObjectStore<'_>) -> std::result::Result<T, Fail>) -> Result<T> {
+    /// Runs `f` in a readonly transaction; the transaction is aborted when
+    /// `f` is done (nothing is left to read in it).
+    async fn read_tx<T>(&self, what: &str, f: impl AsyncFn(&IdbObjectStore) -> std::result::Result<T, Fail>) -> Result<T> {
         self.with_retry(async |db, _| {
-            let tx = db.transaction(STORE).build().map_err(|e| conn::classify(&self.inner.name, what, &e))?;
-            let store = tx.object_store(STORE).map_err(|e| conn::classify(&self.inner.name, what, &e))?;
-            f(&store).await
+            let tx = Tx::read(db).map_err(|e| conn::classify_js(&self.inner.name, what, &e))?;
+            f(&tx.store).await
         })
         .await
     }
@@ -370,15 +372,18 @@ fn decode_value(key: &str, v: JsValue) -> Result<Vec<u8>> {
     }
 }
 
-use wasm_bindgen::JsCast;
+/// The elements of a `getAll` / `getAllKeys` result.
+fn js_list(v: JsValue) -> Vec<JsValue> {
+    v.unchecked_into::<Array>().to_vec()
+}
 
 impl Storage for IdbStorage {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let name = self.inner.name.clone();
         let v = self
             .read_tx("get", async |store| {
-                let req = store.get::<JsValue, JsValue, _>(js_key(key)).primitive().map_err(|e| conn::classify(&name, "get", &e))?;
-                req.await.map_err(|e| conn::classify(&name, "get", &e))
+                let req = req(store.get(&js_key(key))).map_err(|e| conn::classify_js(&name, "get", &e))?;
+                req.value().await.map_err(|e| conn::classify_js(&name, "get", &e))
             })
             .await?;
         v.map(|v| decode_value(key, v)).transpose()
@@ -406,22 +411,22 @@ impl Storage for IdbStorage {
         if !prefix.is_empty() && lower >= upper.as_slice() {
             return Ok(Vec::new());
         }
-        let range = if prefix.is_empty() {
-            KeyRange::LowerBound(js_bytes(lower), open)
-        } else {
-            KeyRange::Bound(js_bytes(lower), open, js_bytes(&upper), true)
-        };
         let name = self.inner.name.clone();
         let keys = self
             .read_tx("list", async |store| {
-                let q = store.get_all_keys::<JsValue>().with_query::<JsValue, _>(range.clone());
-                let req = match limit {
-                    Some(n) => q.with_limit(u32::try_from(n).unwrap_or(u32::MAX)).primitive(),
-                    None => q.primitive(),
+                let fail = |e: JsValue| conn::classify_js(&name, "list", &e);
+                let range = if prefix.is_empty() {
+                    IdbKeyRange::lower_bound_with_open(&js_bytes(lower), open)
+                } else {
+                    IdbKeyRange::bound_with_lower_open_and_upper_open(&js_bytes(lower), &js_bytes(&upper), open, true)
                 }
-                .map_err(|e| conn::classify(&name, "list", &e))?;
-                let it = req.await.map_err(|e| conn::classify(&name, "list", &e))?;
-                it.collect::<std::result::Result<Vec<JsValue>, _>>().map_err(|e| conn::classify(&name, "list", &e))
+                .map_err(fail)?;
+                let req = req(match limit {
+                    Some(n) => store.get_all_keys_with_key_and_limit(&range, u32::try_from(n).unwrap_or(u32::MAX)),
+                    None => store.get_all_keys_with_key(&range),
+                })
+                .map_err(fail)?;
+                req.result().await.map(js_list).map_err(fail)
             })
             .await?;
         keys.into_iter().map(|k| decode_key(&self.inner.name, k)).collect()
@@ -473,11 +478,11 @@ impl Storage for IdbStorage {
                 // Every request goes out before the first is awaited: one round trip.
                 let mut reqs = Vec::with_capacity(keys.len());
                 for k in keys {
-                    reqs.push(store.get::<JsValue, JsValue, _>(js_key(k)).primitive().map_err(|e| conn::classify(&name, "get_many", &e))?);
+                    reqs.push(req(store.get(&js_key(k))).map_err(|e| conn::classify_js(&name, "get_many", &e))?);
                 }
                 let mut out = Vec::with_capacity(keys.len());
                 for r in reqs {
-                    out.push(r.await.map_err(|e| conn::classify(&name, "get_many", &e))?);
+                    out.push(r.value().await.map_err(|e| conn::classify_js(&name, "get_many", &e))?);
                 }
                 Ok(out)
             })

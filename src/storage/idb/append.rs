@@ -10,14 +10,13 @@
 
 use std::cell::RefCell;
 
-use indexed_db_futures::internals::SystemRepr;
-use indexed_db_futures::prelude::*;
-use indexed_db_futures::KeyRange;
 use wasm_bindgen::prelude::*;
+use web_sys::IdbKeyRange;
 
-use super::conn::{classify, classify_js};
+use super::conn::classify_js;
 use super::group::commit_tx;
-use super::{decode_key, decode_value, js_bytes, js_key, Durability, Fail, IdbStorage, STORE};
+use super::req::req;
+use super::{decode_key, decode_value, js_bytes, js_key, js_list, Durability, Fail, IdbStorage};
 use crate::error::Result;
 
 type Entries = Vec<(String, Vec<u8>)>;
@@ -40,21 +39,17 @@ impl IdbStorage {
         let last: RefCell<Option<(String, Vec<u8>)>> = RefCell::new(None);
         let strict = self.inner.opts.durability == Durability::Strict;
         self.with_retry(async |db, maybe_committed| {
-            let (tx, sys_tx) = super::group::write_tx(db, name, what, strict)?;
-            let store = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?;
-            let range = KeyRange::Bound(js_bytes(lower), open, js_bytes(&upper), true);
-            let kreq = store
-                .get_all_keys::<JsValue>()
-                .with_query::<JsValue, _>(range.clone())
-                .primitive()
-                .map_err(|e| classify(name, what, &e))?;
-            let vreq = store.get_all::<JsValue>().with_query::<JsValue, _>(range).primitive().map_err(|e| classify(name, what, &e))?;
-            let ks = kreq.await.map_err(|e| classify(name, what, &e))?;
-            let vs = vreq.await.map_err(|e| classify(name, what, &e))?;
+            let tx = super::group::write_tx(db, name, what, strict)?;
+            let fail = |e: JsValue| classify_js(name, what, &e);
+            let range = IdbKeyRange::bound_with_lower_open_and_upper_open(&js_bytes(lower), &js_bytes(&upper), open, true).map_err(fail)?;
+            let kreq = req(tx.store.get_all_keys_with_key(&range)).map_err(fail)?;
+            let vreq = req(tx.store.get_all_with_key(&range)).map_err(fail)?;
+            let ks = kreq.result().await.map_err(fail)?;
+            let vs = vreq.result().await.map_err(fail)?;
             let mut tail = Vec::new();
-            for (k, v) in ks.zip(vs) {
-                let k = decode_key(name, k.map_err(|e| classify(name, what, &e))?)?;
-                let v = decode_value(&k, v.map_err(|e| classify(name, what, &e))?)?;
+            for (k, v) in js_list(ks).into_iter().zip(js_list(vs)) {
+                let k = decode_key(name, k)?;
+                let v = decode_value(&k, v)?;
                 tail.push((k, v));
             }
             if maybe_committed {
@@ -66,15 +61,14 @@ impl IdbStorage {
             }
             // Synchronous: nothing but IndexedDB requests is awaited in here.
             let entries = (build.borrow_mut())(tail)?;
-            let sys_store: &web_sys::IdbObjectStore = store.as_sys();
             for (k, v) in &entries {
-                if let Err(e) = sys_store.add_with_key(&js_bytes(v), &js_key(k)) {
-                    let _ = sys_tx.abort();
+                if let Err(e) = tx.store.add_with_key(&js_bytes(v), &js_key(k)) {
+                    let _ = tx.tx.abort();
                     return Err(classify_js(name, what, &e));
                 }
             }
             *last.borrow_mut() = entries.first().cloned();
-            commit_tx(tx, &sys_tx, name, what).await?;
+            commit_tx(tx, name, what).await?;
             self.bump(|s| {
                 s.write_transactions += 1;
                 s.writes += 1;

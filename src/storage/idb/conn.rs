@@ -5,19 +5,18 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use futures_util::future::{select, Either};
-use indexed_db_futures::database::Database;
-use indexed_db_futures::error::{Error as IdbError, JSError, OpenDbError};
-use indexed_db_futures::internals::SystemRepr;
-use indexed_db_futures::prelude::*;
+use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
+use web_sys::{IdbDatabase, IdbFactory};
 
+use super::req::Req;
 use super::{sync, Fail, IdbStorage, Inner, STORE};
 use crate::error::{Error, Result};
 
 /// An open connection and the handler that closes it on `versionchange`
 /// and `close`.
 pub(crate) struct Conn {
-    pub(crate) db: Database,
+    pub(crate) db: IdbDatabase,
     handler: Closure<dyn FnMut(web_sys::Event)>,
 }
 
@@ -25,10 +24,9 @@ impl Conn {
     /// Closes the connection. The handler may be running right now (this is
     /// called from it), so it is freed on a later tick.
     pub(crate) fn close(self) {
-        let sys: &web_sys::IdbDatabase = self.db.as_sys();
-        sys.set_onversionchange(None);
-        sys.set_onclose(None);
-        sys.close();
+        self.db.set_onversionchange(None);
+        self.db.set_onclose(None);
+        self.db.close();
         let handler = self.handler;
         wasm_bindgen_futures::spawn_local(async move { drop(handler) });
     }
@@ -45,11 +43,8 @@ fn upgrade(req: &web_sys::IdbOpenDbRequest) -> std::result::Result<(), JsValue> 
     Ok(())
 }
 
-/// The `upgradeneeded` and `blocked` handlers of an open request, set on
-/// the request itself rather than through `indexed_db_futures`' builder:
-/// its listeners format their errors with `Display`, which pulls float
-/// formatting into the wasm (web build ~11 KB gzipped; a size budget,
-/// STYLE.md habit 12). Dropping this clears the handlers first.
+/// The `upgradeneeded` and `blocked` handlers of an open request. Dropping
+/// this clears the handlers first.
 struct OpenHandlers {
     req: web_sys::IdbOpenDbRequest,
     _blocked: Closure<dyn FnMut(web_sys::Event)>,
@@ -64,8 +59,10 @@ impl Drop for OpenHandlers {
 }
 
 pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result<Conn> {
-    let req = Database::open(name).with_version(version).build().map_err(|e| open_error(name, version, open_parts(&e)))?;
-    let sys_req: web_sys::IdbOpenDbRequest = req.as_sys().clone();
+    let factory = factory().map_err(|e| open_error(name, version, e))?;
+    let sys_req = factory.open_with_u32(name, version).map_err(|e| open_error(name, version, js_parts(&e)))?;
+    let done = Req::new(sys_req.clone().into());
+    let req = async move { done.result().await?.dyn_into::<IdbDatabase>() };
     let (blocked_tx, blocked_rx) = sync::oneshot::<()>();
     let mut blocked_tx = Some(blocked_tx);
     let blocked = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
@@ -117,14 +114,13 @@ pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result
         }
         return Err(open_error(name, version, js_parts(&e)));
     }
-    let db = res.map_err(|e| open_error(name, version, open_parts(&e)))?;
-    let sys: &web_sys::IdbDatabase = db.as_sys();
-    if !sys.object_store_names().contains(STORE) {
-        sys.close();
+    let db = res.map_err(|e| open_error(name, version, js_parts(&e)))?;
+    if !db.object_store_names().contains(STORE) {
+        db.close();
         return Err(Error::Storage(format!(
             "IndexedDB {name:?}: the database exists at version {} without Waymark's object store {STORE:?}; \
              it belongs to other code: choose another database name",
-            crate::error::Num(sys.version())
+            crate::error::Num(db.version())
         )));
     }
     // versionchange: another context upgrades or deletes the database and
@@ -134,14 +130,14 @@ pub(crate) async fn open(name: &str, version: u32, owner: Weak<Inner>) -> Result
             IdbStorage { inner }.drop_connection();
         }
     });
-    sys.set_onversionchange(Some(handler.as_ref().unchecked_ref()));
-    sys.set_onclose(Some(handler.as_ref().unchecked_ref()));
+    db.set_onversionchange(Some(handler.as_ref().unchecked_ref()));
+    db.set_onclose(Some(handler.as_ref().unchecked_ref()));
     Ok(Conn { db, handler })
 }
 
 impl IdbStorage {
     /// The current connection, opening one if needed.
-    pub(crate) async fn connection(&self) -> Result<Database> {
+    pub(crate) async fn connection(&self) -> Result<IdbDatabase> {
         if self.inner.closed.get() {
             return Err(self.err("using the storage", "it was closed"));
         }
@@ -170,7 +166,7 @@ impl IdbStorage {
 
     /// Runs `f` on a connection; a lost connection is reopened once and `f`
     /// retried. `f`'s flag says the previous attempt died while committing.
-    pub(super) async fn with_retry<T>(&self, f: impl AsyncFn(&Database, bool) -> std::result::Result<T, Fail>) -> Result<T> {
+    pub(super) async fn with_retry<T>(&self, f: impl AsyncFn(&IdbDatabase, bool) -> std::result::Result<T, Fail>) -> Result<T> {
         let mut retried = false;
         let mut maybe_committed = false;
         loop {
@@ -200,29 +196,20 @@ pub(crate) fn js_parts(v: &JsValue) -> (String, String) {
     ("Error".into(), format!("{v:?}"))
 }
 
-/// `(name, message)` of an `indexed_db_futures` error. Its own `Display` is
-/// not used: it formats floats (`SimpleValueError`), which would add ~17 KB
-/// of float formatting to the wasm (a size budget, STYLE.md habit 12).
-pub(crate) fn lib_parts(e: &IdbError) -> (String, String) {
+/// The global `indexedDB` (windows, workers, and runtimes with a `global`),
+/// or `(name, message)` of why there is none.
+pub(crate) fn factory() -> std::result::Result<IdbFactory, (String, String)> {
     let text = |m: &str| ("Error".to_string(), m.to_string());
-    match e {
-        IdbError::DomException(d) => (d.as_sys().name(), d.message()),
-        IdbError::Unknown(JSError::Error(js)) => (String::from(js.name()), String::from(js.message())),
-        IdbError::Unknown(JSError::Unknown(v)) => js_parts(v),
-        IdbError::Serialisation(_) => text("a value could not be converted to or from JS"),
-        IdbError::MissingData(_) => text("IndexedDB returned no data where some was expected"),
+    let g = js_sys::global();
+    let has = |k: &str| Reflect::get(&g, &k.into()).is_ok_and(|v| !v.is_undefined());
+    if !(has("Window") || has("WorkerGlobalScope") || has("global")) {
+        return Err(text("IndexedDB is not available in this environment"));
     }
-}
-
-/// [`lib_parts`] of a failed `indexedDB.open` / `deleteDatabase`.
-pub(crate) fn open_parts(e: &OpenDbError) -> (String, String) {
-    let text = |m: &str| ("Error".to_string(), m.to_string());
-    match e {
-        OpenDbError::Base(b) => lib_parts(b),
-        OpenDbError::VersionZero => text("version cannot be zero"),
-        OpenDbError::UnsupportedEnvironment => text("IndexedDB is not available in this environment"),
-        OpenDbError::NullFactory => text("the `indexedDB` getter returned null or undefined"),
+    let f = Reflect::get(&g, &"indexedDB".into()).map_err(|e| js_parts(&e))?;
+    if f.is_undefined() || f.is_null() {
+        return Err(text("the `indexedDB` getter returned null or undefined"));
     }
+    Ok(f.unchecked_into())
 }
 
 fn open_error(name: &str, version: u32, (n, m): (String, String)) -> Error {
@@ -271,11 +258,6 @@ pub(crate) fn classify_parts(name: &str, what: &str, n: &str, m: &str) -> Fail {
 /// searcher in the web build (a size budget, STYLE.md habit 12).
 fn contains(m: &str, needle: &str) -> bool {
     m.as_bytes().windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-pub(crate) fn classify(name: &str, what: &str, e: &IdbError) -> Fail {
-    let (n, m) = lib_parts(e);
-    classify_parts(name, what, &n, &m)
 }
 
 pub(crate) fn classify_js(name: &str, what: &str, e: &JsValue) -> Fail {

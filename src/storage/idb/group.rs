@@ -3,15 +3,12 @@
 
 use std::collections::HashMap;
 
-use indexed_db_futures::database::Database;
-use indexed_db_futures::internals::SystemRepr;
-use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
-use indexed_db_futures::KeyRange;
 use wasm_bindgen::prelude::*;
+use web_sys::{IdbDatabase, IdbKeyRange};
 
-use super::conn::{classify, classify_js, classify_parts, lib_parts};
-use super::{js_bytes, js_key, sync, Fail, IdbStorage, STORE};
+use super::conn::{classify_js, classify_parts};
+use super::req::{req, Tx};
+use super::{js_bytes, js_key, js_list, sync, Fail, IdbStorage};
 use crate::error::Result;
 
 /// A group stops growing past this many writes or value bytes (a single
@@ -68,23 +65,9 @@ impl Work {
     }
 }
 
-/// A readwrite transaction on the store and its web-sys handle (for
-/// `error()` and `abort()`); errors name the database and `what`.
-pub(super) fn write_tx<'a>(
-    db: &'a Database,
-    name: &str,
-    what: &str,
-    strict: bool,
-) -> std::result::Result<(indexed_db_futures::transaction::Transaction<'a>, web_sys::IdbTransaction), Fail> {
-    let durability = if strict { TransactionDurability::Strict } else { TransactionDurability::Relaxed };
-    let tx = db
-        .transaction(STORE)
-        .with_mode(TransactionMode::Readwrite)
-        .with_options(TransactionOptions::new().with_durability(durability))
-        .build()
-        .map_err(|e| classify(name, what, &e))?;
-    let sys_tx = tx.as_sys().clone().into();
-    Ok((tx, sys_tx))
+/// A readwrite transaction on the store; errors name the database and `what`.
+pub(super) fn write_tx(db: &IdbDatabase, name: &str, what: &str, strict: bool) -> std::result::Result<Tx, Fail> {
+    Tx::write(db, strict).map_err(|e| classify_js(name, what, &e))
 }
 
 /// Issues one write: an `add` for a create (`create`), else a put or a
@@ -116,24 +99,8 @@ fn issue(
 
 /// Commits; an abort names its cause (quota, lost connection, …). A
 /// connection lost here may have committed (`at_commit`).
-pub(super) async fn commit_tx(
-    tx: indexed_db_futures::transaction::Transaction<'_>,
-    sys_tx: &web_sys::IdbTransaction,
-    name: &str,
-    what: &str,
-) -> std::result::Result<(), Fail> {
-    commit_parts(tx, sys_tx).await.map_err(|(n, m)| at_commit(classify_parts(name, what, &n, &m)))
-}
-
-/// Commits; an abort as `(name, message)` of its cause.
-async fn commit_parts(
-    tx: indexed_db_futures::transaction::Transaction<'_>,
-    sys_tx: &web_sys::IdbTransaction,
-) -> std::result::Result<(), (String, String)> {
-    tx.commit().await.map_err(|e| match sys_tx.error() {
-        Some(d) => (d.name(), d.message()),
-        None => lib_parts(&e),
-    })
+pub(super) async fn commit_tx(tx: Tx, name: &str, what: &str) -> std::result::Result<(), Fail> {
+    tx.commit().await.map_err(|(n, m)| at_commit(classify_parts(name, what, &n, &m)))
 }
 
 fn at_commit(fail: Fail) -> Fail {
@@ -235,11 +202,10 @@ impl IdbStorage {
     /// and `Ok(None)` sends the group to `try_group`, which probes and
     /// creates what it can (a lost seq race or step claim costs one
     /// transaction more).
-    async fn try_adds(&self, db: &Database, ms: &[Member], strict: bool) -> std::result::Result<Option<Vec<usize>>, Fail> {
+    async fn try_adds(&self, db: &IdbDatabase, ms: &[Member], strict: bool) -> std::result::Result<Option<Vec<usize>>, Fail> {
         let name = self.inner.name.as_str();
         let what = "a write transaction";
-        let (tx, sys_tx) = write_tx(db, name, what, strict)?;
-        let sys_store: web_sys::IdbObjectStore = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?.as_sys().clone();
+        let tx = write_tx(db, name, what, strict)?;
         let fail_key = self.inner.fail_key.borrow().clone();
         let mut answers = Vec::with_capacity(ms.len());
         for m in ms {
@@ -248,11 +214,11 @@ impl IdbStorage {
                 Work::Create(ws) => (ws, true),
             };
             for w in ws {
-                issue(&sys_store, &sys_tx, w, create, fail_key.as_deref()).map_err(|e| classify_js(name, what, &e))?;
+                issue(&tx.store, &tx.tx, w, create, fail_key.as_deref()).map_err(|e| classify_js(name, what, &e))?;
             }
             answers.push(ws.len());
         }
-        if let Err((n, m)) = commit_parts(tx, &sys_tx).await {
+        if let Err((n, m)) = tx.commit().await {
             if n == "ConstraintError" && fail_key.is_none() {
                 self.bump(|s| s.taken_keys += 1);
                 return Ok(None);
@@ -267,11 +233,11 @@ impl IdbStorage {
     /// One readwrite transaction: probe the creates' keys, decide every
     /// member in order, issue the writes, commit. Only IndexedDB requests are
     /// awaited in here.
-    async fn try_group(&self, db: &Database, ms: &[Member], strict: bool, verify: bool) -> std::result::Result<Vec<usize>, Fail> {
+    async fn try_group(&self, db: &IdbDatabase, ms: &[Member], strict: bool, verify: bool) -> std::result::Result<Vec<usize>, Fail> {
         let name = self.inner.name.as_str();
         let what = "a write transaction";
-        let (tx, sys_tx) = write_tx(db, name, what, strict)?;
-        let store = tx.object_store(STORE).map_err(|e| classify(name, what, &e))?;
+        let tx = write_tx(db, name, what, strict)?;
+        let fail = |e: JsValue| classify_js(name, what, &e);
 
         // 1. Does each create's key exist? All probes go out at once; after a
         //    lost connection they read the value, to recognise our own write.
@@ -296,25 +262,20 @@ impl IdbStorage {
         let mut range_reqs = Vec::with_capacity(ranges.len());
         for ws in &ranges {
             let (first, last) = (&ws[0], &ws[ws.len() - 1]);
-            let range = KeyRange::Bound(first.jkey.clone(), false, last.jkey.clone(), false);
-            let req = store.get_all_keys::<JsValue>().with_query::<JsValue, _>(range).primitive();
-            range_reqs.push(req.map_err(|e| classify(name, what, &e))?);
+            let range = IdbKeyRange::bound_with_lower_open_and_upper_open(&first.jkey, &last.jkey, false, false).map_err(fail)?;
+            range_reqs.push(req(tx.store.get_all_keys_with_key(&range)).map_err(fail)?);
         }
         let mut probes = Vec::with_capacity(probe_keys.len());
         for w in &probe_keys {
-            let req = if verify {
-                store.get::<JsValue, JsValue, _>(w.jkey.clone()).primitive()
-            } else {
-                store.get_key::<JsValue, _>(w.jkey.clone()).primitive()
-            };
-            probes.push(req.map_err(|e| classify(name, what, &e))?);
+            let r = if verify { tx.store.get(&w.jkey) } else { tx.store.get_key(&w.jkey) };
+            probes.push(req(r).map_err(fail)?);
         }
         let mut existing: HashMap<&str, Option<JsValue>> = HashMap::with_capacity(probes.len());
         for (ws, req) in ranges.iter().zip(range_reqs) {
-            let found = req.await.map_err(|e| classify(name, what, &e))?;
+            let found = req.result().await.map_err(fail)?;
             let mut present = std::collections::HashSet::new();
-            for k in found {
-                present.insert(super::decode_key(name, k.map_err(|e| classify(name, what, &e))?)?);
+            for k in js_list(found) {
+                present.insert(super::decode_key(name, k)?);
             }
             for w in ws.iter() {
                 let v = present.contains(&w.key).then_some(JsValue::TRUE);
@@ -322,7 +283,7 @@ impl IdbStorage {
             }
         }
         for (w, p) in probe_keys.iter().zip(probes) {
-            existing.insert(w.key.as_str(), p.await.map_err(|e| classify(name, what, &e))?);
+            existing.insert(w.key.as_str(), p.value().await.map_err(fail)?);
         }
 
         // 2. Decide, in arrival order, with the group's own writes overlaid.
@@ -364,14 +325,13 @@ impl IdbStorage {
         }
 
         // 3. Issue every write; a synchronous failure aborts the whole group.
-        let sys_store: &web_sys::IdbObjectStore = store.as_sys();
         let fail_key = self.inner.fail_key.borrow().clone();
         for w in &plan {
-            issue(sys_store, &sys_tx, w, false, fail_key.as_deref()).map_err(|e| classify_js(name, what, &e))?;
+            issue(&tx.store, &tx.tx, w, false, fail_key.as_deref()).map_err(fail)?;
         }
 
         // 4. Commit; an abort names its cause (quota, lost connection, …).
-        commit_tx(tx, &sys_tx, name, what).await?;
+        commit_tx(tx, name, what).await?;
         let keys: Vec<&str> = plan.iter().map(|w| w.key.as_str()).collect();
         self.inner.notifier.post(&keys);
         Ok(answers)
