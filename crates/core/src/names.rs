@@ -23,9 +23,9 @@ pub struct Interner {
 
 const SEED: u32 = 0x9e37_79b9;
 
-fn hash(s: &str) -> u32 {
+fn hash(s: &[u8]) -> u32 {
     let mut h = s.len() as u32;
-    let mut words = s.as_bytes().chunks_exact(4);
+    let mut words = s.chunks_exact(4);
     for w in &mut words {
         h = (h.rotate_left(5) ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]])).wrapping_mul(SEED);
     }
@@ -37,50 +37,70 @@ fn hash(s: &str) -> u32 {
 
 impl Interner {
     pub fn intern(&mut self, s: &str) -> u32 {
+        self.reserve_one();
+        match self.find(s.as_bytes()) {
+            Ok(id) => id,
+            Err(slot) => self.insert(slot, s),
+        }
+    }
+
+    /// [`Interner::intern`] of a name read as bytes that may not be UTF-8:
+    /// `None` when they are not. Only a new name is checked: bytes equal to
+    /// an interned name are valid like it (a reopen reads each attribute
+    /// name once per write, and checking them was ~5% of its time).
+    pub fn intern_bytes(&mut self, b: &[u8]) -> Option<u32> {
+        self.reserve_one();
+        match self.find(b) {
+            Ok(id) => Some(id),
+            Err(slot) => Some(self.insert(slot, std::str::from_utf8(b).ok()?)),
+        }
+    }
+
+    #[inline]
+    fn reserve_one(&mut self) {
         if (self.ends.len() + 1) * 4 > self.table.len() * 3 {
             self.grow();
         }
-        match self.find(s) {
-            Ok(id) => id,
-            Err(slot) => {
-                let id = self.ends.len() as u32;
-                self.text.push_str(s);
-                self.ends.push(self.text.len());
-                self.table[slot] = id + 1;
-                id
-            }
-        }
+    }
+
+    fn insert(&mut self, slot: usize, s: &str) -> u32 {
+        let id = self.ends.len() as u32;
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        self.table[slot] = id + 1;
+        id
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
         if self.table.is_empty() {
             return None;
         }
-        self.find(s).ok()
+        self.find(s.as_bytes()).ok()
     }
 
     /// `Ok(id)` where `s` is, or `Err(slot)` where it would go. The table must
     /// have a free slot.
-    fn find(&self, s: &str) -> Result<u32, usize> {
+    fn find(&self, s: &[u8]) -> Result<u32, usize> {
         let mask = self.table.len() - 1;
         // The high bits: the multiply mixes every input bit into them.
         let mut slot = hash(s).rotate_left(16) as usize & mask;
         loop {
             match self.table[slot] {
                 0 => return Err(slot),
-                id if self.bytes_of(id - 1) == s.as_bytes() => return Ok(id - 1),
+                id if self.bytes_of(id - 1) == s => return Ok(id - 1),
                 _ => slot = (slot + 1) & mask,
             }
         }
     }
 
+    #[cold]
     fn grow(&mut self) {
         let cap = (self.table.len() * 2).max(16);
         self.table = vec![0; cap];
         let mask = cap - 1;
         for id in 0..self.ends.len() as u32 {
             // Names are distinct: the first free slot is the one, no compares.
-            let mut slot = hash(self.name(id)).rotate_left(16) as usize & mask;
+            let mut slot = hash(self.bytes_of(id)).rotate_left(16) as usize & mask;
             while self.table[slot] != 0 {
                 slot = (slot + 1) & mask;
             }

@@ -28,6 +28,9 @@ pub trait Wire: Sized {
     fn take(r: &mut Reader<'_>) -> Result<Self, WireError>;
 }
 
+/// The error of a string whose bytes are not UTF-8.
+pub const NOT_UTF8: WireError = "a string is not UTF-8";
+
 /// Reads postcard values from a byte slice. Never panics: every length is
 /// checked against the bytes left, and preallocation is bounded by them.
 pub struct Reader<'a> {
@@ -65,8 +68,8 @@ impl<'a> Reader<'a> {
     /// are almost always below 128, and reopening a scope reads millions.
     #[inline]
     pub fn u64(&mut self) -> Result<u64, WireError> {
-        match self.bytes.split_first() {
-            Some((&b, rest)) if b < 0x80 => {
+        match *self.bytes {
+            [b, ref rest @ ..] if b < 0x80 => {
                 self.bytes = rest;
                 Ok(u64::from(b))
             }
@@ -121,9 +124,15 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    pub fn str(&mut self) -> Result<&'a str, WireError> {
+    /// A string's bytes, not checked to be UTF-8 (see [`Reader::str`]).
+    #[inline]
+    pub fn bytes(&mut self) -> Result<&'a [u8], WireError> {
         let n = self.seq_len()?;
-        std::str::from_utf8(self.take_bytes(n)?).map_err(|_| "a string is not UTF-8")
+        self.take_bytes(n)
+    }
+
+    pub fn str(&mut self) -> Result<&'a str, WireError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| NOT_UTF8)
     }
 
     pub fn string(&mut self) -> Result<String, WireError> {

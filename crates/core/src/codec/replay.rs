@@ -11,6 +11,7 @@
 use super::*;
 use crate::bulk::Bulk;
 use crate::state::FactKey;
+use crate::wire::NOT_UTF8;
 
 /// Replays log records, in order, into a state.
 pub struct Replay<'s> {
@@ -88,10 +89,13 @@ impl<'s> Replay<'s> {
                 let e = self.st.set_entity(seq, entity, ty, touched);
                 self.attrs.clear();
                 for _ in 0..r.seq_len().map_err(wire)? {
-                    let name = r.str().map_err(wire)?;
+                    // Interned from its bytes: UTF-8 is checked only for a
+                    // name the scope does not know yet.
+                    let name = r.bytes().map_err(wire)?;
+                    let a = self.st.names.intern_bytes(name).ok_or_else(|| wire(NOT_UTF8))?;
                     let value = r.value().map_err(wire)?;
-                    value.validate().map_err(|e| Error::corrupt(key, format!("attribute {name:?}: {e}")))?;
-                    self.attrs.push((self.st.names.intern(name), value));
+                    value.validate().map_err(|e| Error::corrupt(key, format!("attribute {:?}: {e}", self.st.names.name(a))))?;
+                    self.attrs.push((a, value));
                 }
                 let valid_until = r.option(Reader::f64).map_err(wire)?;
                 if valid_until.is_some_and(f64::is_nan) {
@@ -234,6 +238,13 @@ mod tests {
         let mut st = new();
         Replay::new(&mut st).record("k", 1, &ok).unwrap();
         assert_eq!(st.seq(), 1);
+        // An attribute name that is not UTF-8 (checked when it is new to the
+        // scope; one equal to a known name is valid like it).
+        let named = OpRecord::Set { entity: "e".into(), ty: None, attrs: vec![("zz".into(), Value::Null)], valid_until: None };
+        let mut bytes = encode_tx(&record(1, vec![named]));
+        let at = bytes.windows(2).position(|w| w == b"zz").unwrap();
+        bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+        assert!(err(&mut new(), 1, &bytes).contains("a string is not UTF-8"));
         // A time that goes backwards: either record may be the bad one, so
         // the error names both keys.
         let mut st = new();
