@@ -11,12 +11,12 @@
 use std::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
-use web_sys::IdbKeyRange;
 
 use super::conn::classify_js;
 use super::group::commit_tx;
 use super::req::req;
-use super::{decode_key, decode_value, js_bytes, js_key, js_list, Durability, Fail, IdbStorage};
+use super::ops::{decode_key, decode_value, js_bytes, js_key, js_list, prefix_range};
+use super::{Durability, Fail, IdbStorage};
 use crate::error::Result;
 
 type Entries = Vec<(String, Vec<u8>)>;
@@ -30,9 +30,6 @@ impl IdbStorage {
     ) -> Result<()> {
         let name = self.inner.name.as_str();
         let what = "an append";
-        let mut upper = prefix.as_bytes().to_vec();
-        upper.push(0xFF);
-        let (lower, open) = if after >= prefix { (after.as_bytes(), true) } else { (prefix.as_bytes(), false) };
         let build = RefCell::new(build);
         // The first entry the last attempt wrote: after a connection lost while
         // committing, finding it in the tail means that attempt committed.
@@ -41,16 +38,17 @@ impl IdbStorage {
         self.with_retry(async |db, maybe_committed| {
             let tx = super::group::write_tx(db, name, what, strict)?;
             let fail = |e: JsValue| classify_js(name, what, &e);
-            let range = IdbKeyRange::bound_with_lower_open_and_upper_open(&js_bytes(lower), &js_bytes(&upper), open, true).map_err(fail)?;
-            let kreq = req(tx.store.get_all_keys_with_key(&range)).map_err(fail)?;
-            let vreq = req(tx.store.get_all_with_key(&range)).map_err(fail)?;
-            let ks = kreq.result().await.map_err(fail)?;
-            let vs = vreq.result().await.map_err(fail)?;
             let mut tail = Vec::new();
-            for (k, v) in js_list(ks).into_iter().zip(js_list(vs)) {
-                let k = decode_key(name, k)?;
-                let v = decode_value(&k, v)?;
-                tail.push((k, v));
+            if let Some(range) = prefix_range(prefix, Some(after)).map_err(fail)? {
+                let kreq = req(tx.store.get_all_keys_with_key(&range)).map_err(fail)?;
+                let vreq = req(tx.store.get_all_with_key(&range)).map_err(fail)?;
+                let ks = kreq.result().await.map_err(fail)?;
+                let vs = vreq.result().await.map_err(fail)?;
+                for (k, v) in js_list(ks).into_iter().zip(js_list(vs)) {
+                    let k = decode_key(name, k)?;
+                    let v = decode_value(&k, v)?;
+                    tail.push((k, v));
+                }
             }
             if maybe_committed {
                 if let Some(mine) = last.borrow().as_ref() {
@@ -62,10 +60,8 @@ impl IdbStorage {
             // Synchronous: nothing but IndexedDB requests is awaited in here.
             let entries = (build.borrow_mut())(tail)?;
             for (k, v) in &entries {
-                if let Err(e) = tx.store.add_with_key(&js_bytes(v), &js_key(k)) {
-                    let _ = tx.tx.abort();
-                    return Err(classify_js(name, what, &e));
-                }
+                // A failure returns, and dropping `tx` aborts it.
+                tx.store.add_with_key(&js_bytes(v), &js_key(k)).map_err(fail)?;
             }
             *last.borrow_mut() = entries.first().cloned();
             commit_tx(tx, name, what).await?;

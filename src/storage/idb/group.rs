@@ -8,7 +8,8 @@ use web_sys::{IdbDatabase, IdbKeyRange};
 
 use super::conn::{classify_js, classify_parts};
 use super::req::{req, Tx};
-use super::{js_bytes, js_key, js_list, sync, Fail, IdbStorage};
+use super::ops::{decode_key, js_bytes, js_key, js_list};
+use super::{sync, Fail, IdbStorage};
 use crate::error::Result;
 
 /// A group stops growing past this many writes or value bytes (a single
@@ -71,24 +72,15 @@ pub(super) fn write_tx(db: &IdbDatabase, name: &str, what: &str, strict: bool) -
 }
 
 /// Issues one write: an `add` for a create (`create`), else a put or a
-/// delete. A synchronous failure aborts the transaction (nothing of it is
-/// written) and is returned.
-fn issue(
-    store: &web_sys::IdbObjectStore,
-    tx: &web_sys::IdbTransaction,
-    w: &Write,
-    create: bool,
-    fail_key: Option<&str>,
-) -> std::result::Result<(), JsValue> {
-    let r = match &w.value {
+/// delete. A synchronous failure is returned; the caller returns it too, and
+/// dropping its uncommitted [`Tx`] aborts the transaction (nothing of it is
+/// written).
+fn issue(store: &web_sys::IdbObjectStore, w: &Write, create: bool, fail_key: Option<&str>) -> std::result::Result<(), JsValue> {
+    match &w.value {
         Some(v) if create => store.add_with_key(v, &w.jkey).map(drop),
         Some(v) => store.put_with_key(v, &w.jkey).map(drop),
         None => store.delete(&w.jkey).map(drop),
-    };
-    if let Err(e) = r {
-        let _ = tx.abort();
-        return Err(e);
-    }
+    }?;
     if fail_key == Some(w.key.as_str()) {
         // Test hook: an add on the key just written fails later with
         // ConstraintError and aborts the transaction mid-way.
@@ -214,7 +206,7 @@ impl IdbStorage {
                 Work::Create(ws) => (ws, true),
             };
             for w in ws {
-                issue(&tx.store, &tx.tx, w, create, fail_key.as_deref()).map_err(|e| classify_js(name, what, &e))?;
+                issue(&tx.store, w, create, fail_key.as_deref()).map_err(|e| classify_js(name, what, &e))?;
             }
             answers.push(ws.len());
         }
@@ -275,7 +267,7 @@ impl IdbStorage {
             let found = req.result().await.map_err(fail)?;
             let mut present = std::collections::HashSet::new();
             for k in js_list(found) {
-                present.insert(super::decode_key(name, k)?);
+                present.insert(decode_key(name, k)?);
             }
             for w in ws.iter() {
                 let v = present.contains(&w.key).then_some(JsValue::TRUE);
@@ -327,7 +319,7 @@ impl IdbStorage {
         // 3. Issue every write; a synchronous failure aborts the whole group.
         let fail_key = self.inner.fail_key.borrow().clone();
         for w in &plan {
-            issue(&tx.store, &tx.tx, w, false, fail_key.as_deref()).map_err(fail)?;
+            issue(&tx.store, w, false, fail_key.as_deref()).map_err(fail)?;
         }
 
         // 4. Commit; an abort names its cause (quota, lost connection, …).
