@@ -423,3 +423,61 @@ fn a_chunk_cut_short_by_another_writer_leaves_a_prefix_and_the_rest_follow_one_b
     assert_eq!(pipe.runs()[..2], [(250, 250), (250, 10)]);
     check_log(&pipe.mem, 602);
 }
+
+// ---- Memory storage: a transaction with nothing ahead of it commits at once
+// (`Scope::commits_now`, `commit_alone`), without the queue.
+
+#[test]
+fn on_memory_storage_a_lone_transaction_commits_in_its_first_poll() {
+    let mem = MemoryStorage::new();
+    block_on(async {
+        let store = Store::open(mem.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        assert!(!scope.commits_now(), "the first transaction also writes the header: it takes the queue");
+        scope.transact(tx(1), prov("c1")).await.unwrap();
+        assert!(scope.commits_now());
+        for i in 2..=20 {
+            // `ready` fails unless the future completes in its first poll.
+            let t = common::ready(scope.transact(tx(i), prov(&format!("c{i}")))).unwrap();
+            assert_eq!(t.seq, i as u64);
+        }
+        // Transactions issued together still answer in call order.
+        let both = join(scope.transact(tx(21), prov("c21")), scope.transact(tx(22), prov("c22"))).await;
+        assert_eq!((both.0.unwrap().seq, both.1.unwrap().seq), (21, 22));
+    });
+    check_log(&mem, 22);
+}
+
+#[test]
+fn on_memory_storage_a_writer_behind_another_catches_up_and_loses_nothing() {
+    let mem = MemoryStorage::new();
+    let (clock, opts) = common::clock(1_000.0);
+    block_on(async {
+        let a = Store::open(mem.clone(), opts.clone()).await.unwrap();
+        let b = Store::open(mem.clone(), opts).await.unwrap();
+        let sa = a.scope(dims()).await.unwrap();
+        sa.transact(tx(1), prov("c1")).await.unwrap();
+        let sb = b.scope(dims()).await.unwrap();
+        assert_eq!(sb.seq(), 1);
+        let mut seqs = Vec::new();
+        for i in 2..=21 {
+            clock.set(clock.get() + 10.0);
+            // Each store is one transaction behind the other: every commit
+            // of `b` after the first, and of `a` after that, finds its seq
+            // taken, gives its record back and takes the catching-up path.
+            let scope = if i % 2 == 0 { &sa } else { &sb };
+            assert!(scope.commits_now());
+            let mut ops = tx(i);
+            ops.push(Op::Set { entity: "ttl".into(), ty: None, attrs: vec![(format!("t{i}"), v(i))], expiry: Some(waymark::Expiry::TtlMs(500.0)) });
+            let t = common::ready(scope.transact(ops, prov(&format!("c{i}")))).unwrap();
+            // The expiry of a retried record is counted from its own time.
+            let why = scope.why("ttl", &format!("t{i}")).unwrap();
+            assert_eq!((why.seq, why.valid_until), (t.seq, Some(t.at + 500.0)));
+            seqs.push(t.seq);
+        }
+        assert_eq!(seqs, (2..=21).collect::<Vec<u64>>(), "one seq each, in call order");
+        assert_eq!(sa.refresh().await.unwrap(), 21);
+        assert_eq!(sb.seq(), 21);
+    });
+    check_log(&mem, 21);
+}

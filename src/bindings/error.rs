@@ -62,6 +62,26 @@ fn spawn_boxed(mut f: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise
     to_promise(Box::pin(Guarded { inner: f }.map_err_js()))
 }
 
+/// [`spawn`] for a future the caller knows completes in its first poll
+/// (`now`, e.g. a transaction for which `Scope::commits_now` holds): when
+/// [`spawn_boxed`] would poll it at once anyway, it is polled in place
+/// instead, never boxed. A memory-storage `transact` future is over a
+/// kilobyte (every state of the pipeline); boxing and moving it was a
+/// sizeable part of a transaction (BENCHMARKS.md "Writes, session 5").
+pub fn now_or_spawn(now: bool, f: impl Future<Output = Result<JsValue>> + 'static) -> Promise {
+    if !(now && SCHEDULER.with(|s| s.polling.get() == 0 && s.waiting.get() == 0)) {
+        return spawn(f);
+    }
+    let mut f = std::pin::pin!(f);
+    match polled(|| f.as_mut().poll(&mut Context::from_waker(futures_util::task::noop_waker_ref()))) {
+        Poll::Ready(Ok(v)) => Promise::resolve(&v),
+        Poll::Ready(Err(e)) => Promise::reject(&to_js(e)),
+        // Not reached while the caller's promise holds; dropped here rather
+        // than panicking the module.
+        Poll::Pending => Promise::reject(&to_js(Error::Storage("internal: a call expected to complete at once is still pending".into()))),
+    }
+}
+
 /// A boxed future as a JS promise: every caller (here and `run.step`) shares
 /// one instance of `future_to_promise` (a size budget, STYLE.md habit 12).
 pub(crate) fn to_promise(f: Pin<Box<dyn Future<Output = std::result::Result<JsValue, JsValue>>>>) -> Promise {

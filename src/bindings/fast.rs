@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::convert::{self, At, OpParts};
 use super::dto::Json;
-use super::error::{spawn, to_js};
+use super::error::{now_or_spawn, to_js};
 use crate::core::tx::{Expiry, Op, Provenance};
 use crate::core::value::Value;
 use crate::core::wire::Reader;
@@ -141,7 +141,7 @@ impl JsScope {
     pub fn transact_bytes(&self, bytes: &[u8], info: TxObject) -> JsValue {
         let Some((ops, prov)) = parse_transaction(bytes) else { return JsValue::UNDEFINED };
         let scope = self.scope().clone();
-        spawn(async move {
+        now_or_spawn(scope.commits_now(), async move {
             let t = scope.transact(ops, prov).await?;
             info.set_seq(t.seq as f64);
             info.set_at(t.at);

@@ -61,10 +61,10 @@ pub fn log(scope: &str, seq: u64) -> String {
     key.push_str("s/");
     key.push_str(scope);
     key.push_str("/t/");
-    for _ in digits.len()..SEQ_WIDTH {
-        key.push('0');
-    }
-    key.extend(digits.iter().map(|&d| char::from(d)));
+    key.push_str(&"00000000000000000000"[..SEQ_WIDTH.saturating_sub(digits.len())]);
+    // ASCII digits: the check cannot fail (pushing them as chars, one
+    // UTF-8 encoding each, was measurably slower).
+    key.push_str(std::str::from_utf8(digits).unwrap_or_default());
     key
 }
 

@@ -156,12 +156,7 @@ impl<S: Storage> Scope<S> {
                 }
             };
             if claimed {
-                self.cell.state.borrow_mut().apply(&rec)?;
-                let mut snap = self.cell.snap.get();
-                snap.tail_bytes += len;
-                self.cell.snap.set(snap);
-                self.maybe_snapshot().await;
-                return Ok(Some(rec.info()));
+                return self.committed(&rec, len).await.map(Some);
             }
             // Lost the race. Catching up and claiming the next seq would lose
             // again, every time, to a writer committing back to back (two tabs
@@ -173,6 +168,17 @@ impl<S: Storage> Scope<S> {
             self.catch_up_locked().await?;
         }
         Err(Error::Conflict(format!("could not claim a seq after {MAX_CLAIMS} attempts: too many concurrent writers")))
+    }
+
+    /// Applies a record this writer created (`len` bytes stored) and
+    /// snapshots when the log has grown enough (write lock held).
+    async fn committed(&self, rec: &TxRecord, len: usize) -> Result<TxInfo> {
+        self.cell.state.borrow_mut().apply(rec)?;
+        let mut snap = self.cell.snap.get();
+        snap.tail_bytes += len;
+        self.cell.snap.set(snap);
+        self.maybe_snapshot().await;
+        Ok(rec.info())
     }
 
     /// Before the first transaction of a scope: claims the genesis record for

@@ -39,16 +39,25 @@ const KIND_META: u8 = b'M';
 const KIND_OTHER: u8 = b'X';
 
 fn encode<T: Wire>(kind: u8, body: &T) -> Vec<u8> {
-    // Room for a typical log record up front: growing from 2 bytes by
-    // doubling reallocated ~6 times per commit.
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(&[FORMAT_VERSION, kind]);
-    body.put(&mut out);
-    // Give back the unused room (in place: the allocator splits the block).
-    // Memory storage keeps the vector: a typical record is far smaller than
-    // the first guess, and up to half of a large record's allocation is
-    // doubling slack (about 3 bytes per fact in the JS benchmark's log).
-    out.shrink_to_fit();
+    // Encoded into a reused buffer, then copied out at its exact length.
+    // Measured in the node package (BENCHMARKS.md "Writes, session 5"):
+    // allocating a 256-byte guess per record and shrinking it afterwards
+    // cost 7% of a transaction's time in the wasm allocator (dlmalloc serves
+    // 256 bytes and up from its tree bins; a typical record is far smaller),
+    // and growing from 2 bytes reallocated ~6 times. The copy is exact, so
+    // memory storage keeps no slack either.
+    thread_local! {
+        static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    }
+    let mut buf = SCRATCH.with(std::cell::Cell::take);
+    buf.clear();
+    buf.extend_from_slice(&[FORMAT_VERSION, kind]);
+    body.put(&mut buf);
+    let out = buf.to_vec();
+    // A large record's buffer is not kept.
+    if buf.capacity() <= 64 * 1024 {
+        SCRATCH.with(|s| s.set(buf));
+    }
     out
 }
 

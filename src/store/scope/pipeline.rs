@@ -137,8 +137,15 @@ impl<S: Storage> Scope<S> {
     /// the queue whenever it holds the write lock first. Bad input fails
     /// here, before any IO.
     pub(super) async fn pipelined(&self, prov: Provenance, ops: Vec<Op>) -> Result<TxInfo> {
-        let me = Rc::new(Queued::new(prov, ops)?);
+        let me = Queued::new(prov, ops)?;
         let queue = &self.cell.queue;
+        if self.commits_now() {
+            if let Some(guard) = self.cell.write.try_lock() {
+                let _held = Held { queue, _guard: guard };
+                return self.commit_alone(&me).await;
+            }
+        }
+        let me = Rc::new(me);
         queue.push(Entry::Tx(me.clone()));
         loop {
             if let Some(r) = me.take() {
@@ -182,6 +189,46 @@ impl<S: Storage> Scope<S> {
                 }
             }
         }
+    }
+
+    /// Whether a `transact` called now commits at once, in its first poll,
+    /// without queueing: the storage is instant (memory), nothing is queued,
+    /// the write lock is free and the scope has its first transaction (that
+    /// one also writes the header and genesis record). On memory storage
+    /// that is every transaction not issued from inside another Rust poll:
+    /// the queue, the run and the copies of the record it needs (the
+    /// provenance and ops of a queued transaction are copied once per
+    /// attempt, [`Scope::commit_one`]) are for transactions that wait.
+    /// The JS bindings poll such a transaction in place instead of boxing it
+    /// (`bindings::error::now_or_spawn`).
+    pub fn commits_now(&self) -> bool {
+        self.store.inner.storage.instant()
+            && self.cell.queue.is_empty()
+            && self.seq() > 0
+            && self.cell.write.try_lock().is_some()
+    }
+
+    /// Commits `q` on its own, write lock held: its record is created with
+    /// `put_if_absent` without a copy of its ops; when another writer took
+    /// the seq, the one-at-a-time path catches up and retries.
+    async fn commit_alone(&self, q: &Queued) -> Result<TxInfo> {
+        let now = self.store.now();
+        if !now.is_finite() {
+            return Err(Error::invalid("the clock returned a non-finite time"));
+        }
+        let (seq, last_at) = self.with_state(|st| (st.seq(), st.last_at()));
+        let at = last_at.map_or(now, |last| now.max(last));
+        let rec = q.lend(seq + 1, at);
+        let bytes = codec::encode_tx(&rec);
+        if bytes.len() > MAX_TX_BYTES {
+            return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
+        }
+        let len = bytes.len();
+        if self.store.inner.storage.put_if_absent(&keys::log(&self.cell.key, rec.seq), bytes).await? {
+            return self.committed(&rec, len).await;
+        }
+        q.give_back(rec);
+        self.commit_one(q).await
     }
 
     /// The write lock, in call order: waits until every transaction queued

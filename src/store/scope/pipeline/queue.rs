@@ -34,6 +34,10 @@ impl Queue {
         self.0.borrow_mut().push_back(e);
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
     pub(super) fn front_is_tx(&self) -> bool {
         matches!(self.0.borrow().front(), Some(Entry::Tx(_)))
     }
