@@ -62,23 +62,24 @@ fn spawn_boxed(mut f: Pin<Box<dyn Future<Output = Result<JsValue>>>>) -> Promise
     to_promise(Box::pin(Guarded { inner: f }.map_err_js()))
 }
 
-/// [`spawn`] for a future the caller knows completes in its first poll
-/// (`now`, e.g. a transaction for which `Scope::commits_now` holds): when
-/// [`spawn_boxed`] would poll it at once anyway, it is polled in place
-/// instead, never boxed. A memory-storage `transact` future is over a
-/// kilobyte (every state of the pipeline); boxing and moving it was a
-/// sizeable part of a transaction (BENCHMARKS.md "Writes, session 5").
-pub fn now_or_spawn(now: bool, f: impl Future<Output = Result<JsValue>> + 'static) -> Promise {
-    if !(now && SCHEDULER.with(|s| s.polling.get() == 0 && s.waiting.get() == 0)) {
-        return spawn(f);
-    }
+/// Whether [`spawn`] would poll a future at once now: no Rust poll is
+/// running and no spawned future waits for its first poll.
+pub fn can_poll_now() -> bool {
+    SCHEDULER.with(|s| s.polling.get() == 0 && s.waiting.get() == 0)
+}
+
+/// Polls `f` once, in place, never boxed: its output, or `None` (and `f`
+/// is dropped) when it did not complete. For a future known to complete in
+/// its first poll (a transaction for which `Scope::commits_now` holds),
+/// called when [`can_poll_now`] holds. A memory-storage `transact` future
+/// is over a kilobyte (every state of the write pipeline): boxing and
+/// moving it was a sizeable part of a transaction (BENCHMARKS.md "Writes,
+/// session 5").
+pub fn poll_in_place<F: Future>(f: F) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
     match polled(|| f.as_mut().poll(&mut Context::from_waker(futures_util::task::noop_waker_ref()))) {
-        Poll::Ready(Ok(v)) => Promise::resolve(&v),
-        Poll::Ready(Err(e)) => Promise::reject(&to_js(e)),
-        // Not reached while the caller's promise holds; dropped here rather
-        // than panicking the module.
-        Poll::Pending => Promise::reject(&to_js(Error::Storage("internal: a call expected to complete at once is still pending".into()))),
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
     }
 }
 

@@ -8,12 +8,13 @@ use wasm_bindgen::JsCast;
 
 use super::convert::{self, At, OpParts};
 use super::dto::Json;
-use super::error::{now_or_spawn, to_js};
+use super::error::{can_poll_now, poll_in_place, reject, spawn, to_js};
 use crate::core::tx::{Expiry, Op, Provenance};
 use crate::core::value::Value;
 use crate::core::wire::Reader;
 use super::scope::JsScope;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use std::cell::RefCell;
 
 #[wasm_bindgen(js_class = Scope)]
 impl JsScope {
@@ -131,22 +132,59 @@ fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
     Some((ops, Provenance { cause, actor, note }))
 }
 
+thread_local! {
+    /// The bytes of the transaction `writes.js` is encoding, written by JS
+    /// straight into wasm memory ([`scratch`]), and, after a transaction
+    /// that committed at once, its seq and time (two little-endian `f64`s
+    /// at offset 0). Handing the bytes over as a `&[u8]` argument cost a
+    /// `malloc`, a copy and a `free` per call, and the answer object an
+    /// externref and two property crossings (BENCHMARKS.md "Writes,
+    /// session 5").
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Grows the scratch buffer to at least `len` bytes (keeping its bytes)
+/// and returns its address in wasm memory. `writes.js` calls it before its
+/// first encoding and whenever one needs more room (up to 1 MiB; larger
+/// transactions take the public path).
+#[wasm_bindgen(js_name = __wmScratch, skip_typescript)]
+pub fn scratch(len: usize) -> usize {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len.max(16) {
+            s.resize(len.max(16), 0);
+        }
+        s.as_ptr() as usize
+    })
+}
+
 #[wasm_bindgen(js_class = Scope)]
 impl JsScope {
-    /// `transact` for input `writes.js` has read and encoded: a promise of
-    /// the `TxInfo`, or `undefined` to send the call to the public path.
-    #[wasm_bindgen(js_name = __transactBytes, skip_typescript)]
-    /// `info` is the answer `{ seq, at, cause }` with `cause` already set
-    /// to the transaction's cause: only `seq` and `at` are filled in.
-    pub fn transact_bytes(&self, bytes: &[u8], info: TxObject) -> JsValue {
-        let Some((ops, prov)) = parse_transaction(bytes) else { return JsValue::UNDEFINED };
+    /// `transact` for the `len` bytes `writes.js` encoded into the scratch
+    /// buffer: `true` when it committed at once (its seq and time are then
+    /// at the start of the buffer), else a promise of the `TxInfo`, or
+    /// `undefined` to send the call to the public path.
+    #[wasm_bindgen(js_name = __transactScratch, skip_typescript)]
+    pub fn transact_scratch(&self, len: usize) -> JsValue {
+        // Parsed (copied out) before anything else runs: a JS callback
+        // during the commit (a clock, an adapter) may encode into the buffer.
+        let parsed = SCRATCH.with(|s| s.borrow().get(..len).and_then(parse_transaction));
+        let Some((ops, prov)) = parsed else { return JsValue::UNDEFINED };
         let scope = self.scope().clone();
-        now_or_spawn(scope.commits_now(), async move {
-            let t = scope.transact(ops, prov).await?;
-            info.set_seq(t.seq as f64);
-            info.set_at(t.at);
-            Ok(info.into())
-        })
-        .into()
+        if scope.commits_now() && can_poll_now() {
+            return match poll_in_place(scope.transact(ops, prov)) {
+                Some(Ok(t)) => {
+                    SCRATCH.with(|s| {
+                        let mut s = s.borrow_mut();
+                        s[..8].copy_from_slice(&(t.seq as f64).to_le_bytes());
+                        s[8..16].copy_from_slice(&t.at.to_le_bytes());
+                    });
+                    JsValue::TRUE
+                }
+                Some(Err(e)) => reject(e).into(),
+                None => reject(Error::Storage("internal: a transaction expected to commit at once is still pending".into())).into(),
+            };
+        }
+        spawn(async move { Ok(tx_info(&scope.transact(ops, prov).await?)) }).into()
     }
 }

@@ -165,6 +165,74 @@ test("the JS encoding reads each property once, and a write from a getter takes 
   assert.equal(scope.value("inner", "v"), 1);
 });
 
+test("the JS encoding writes into wasm memory: growth, large input and re-entry keep every answer right", async () => {
+  const { scope } = await fresh();
+  // The bytes of this transaction stay in the buffer: the next one differs
+  // only in its last value, of the same length.
+  await scope.transact([{ entity: "e", set: { a: 1, b: 2, c: "stale" } }], { cause: "outer" });
+  // A getter whose write (a 16 MiB value, through the Rust path: the
+  // encoder is busy) grows wasm memory while the outer call is encoded:
+  // what the encoder writes after it would be lost (the old bytes would
+  // commit "stale"), so the call takes the Rust path, with the right values.
+  let inner;
+  const set = { a: 1 };
+  Object.defineProperty(set, "b", {
+    enumerable: true,
+    get: () => {
+      inner = scope.transact([{ entity: "big", set: { s: "x".repeat(16 << 20) } }], { cause: "inner" });
+      return 2;
+    },
+  });
+  Object.defineProperty(set, "c", { enumerable: true, value: "after" });
+  const outer = await scope.transact([{ entity: "e", set }], { cause: "outer" });
+  assert.deepEqual([(await inner).seq, outer.seq, outer.cause], [2, 3, "outer"]);
+  assert.equal(scope.history("e", "c").at(-1).seq, 3);
+  assert.deepEqual([scope.value("e", "a"), scope.value("e", "b"), scope.value("e", "c")], [1, 2, "after"]);
+  assert.equal(scope.value("big", "s").length, 16 << 20);
+  // The next calls encode into the buffer again, wherever memory is now.
+  for (let i = 1; i <= 3; i++) {
+    const tx = await scope.set("e", { n: i }, { cause: `after:${i}` });
+    assert.deepEqual([tx.seq, tx.cause, scope.value("e", "n")], [3 + i, `after:${i}`, i]);
+  }
+  // Over 1 MiB of encoded input takes the Rust path; under it, the buffer grows.
+  const half = "h".repeat(512 << 10);
+  const tx1 = await scope.set("e", { half }, { cause: "half" });
+  const whole = "w".repeat(2 << 20);
+  const tx2 = await scope.set("e", { whole }, { cause: "whole" });
+  assert.deepEqual([tx1.seq, tx2.seq], [7, 8]);
+  assert.equal(scope.value("e", "half"), half);
+  assert.equal(scope.value("e", "whole"), whole);
+});
+
+test("a transaction issued by the clock during a commit does not change the outer answer", async () => {
+  let t = 1_000;
+  let scope;
+  let arm = false;
+  let inner;
+  const store = await open({
+    storage: memoryStorage(),
+    now: () => {
+      if (arm) {
+        arm = false;
+        inner = scope.transact([{ entity: "from-clock", set: { v: 1 } }], { cause: "clock" });
+      }
+      return t++;
+    },
+  });
+  scope = await store.scope({ test: "clock" });
+  const txs = [];
+  for (let i = 0; i < 4; i++) {
+    arm = i === 2; // the clock writes during the commit of c2
+    txs.push(await scope.transact([{ entity: "e", set: { i } }], { cause: `c${i}` }));
+  }
+  txs.push(await inner);
+  assert.deepEqual(txs.map((x) => x.cause), ["c0", "c1", "c2", "c3", "clock"]);
+  assert.deepEqual(txs.map((x) => x.seq).sort((a, b) => a - b), [1, 2, 3, 4, 5], "one seq each");
+  const causeAt = new Map([...scope.history("e", "i"), ...scope.history("from-clock", "v")].map((v) => [v.seq, v.cause]));
+  for (const x of txs) assert.equal(causeAt.get(x.seq), x.cause, `seq ${x.seq} answers for its own transaction`);
+  assert.equal(scope.value("e", "i"), 3);
+});
+
 // ---- scope.value: the cache never answers stale ----------------------------
 
 test("value() sees writes made through any handle of the scope", async () => {

@@ -3,9 +3,9 @@
 // scripts/build.sh appends this file to each build's wasm-bindgen glue.
 // Reading `ops` and `provenance` from Rust takes a JS↔wasm crossing per
 // field, key and value (~4 µs for a one-attribute transaction). Here the
-// common, well-formed input is read once in JS and handed to Rust as one
-// byte string in postcard's wire format (https://postcard.jamesmunns.com/wire-format),
-// the format of the stored records (src/core/wire.rs), of the tuple
+// common, well-formed input is read once in JS and written, into a buffer in
+// wasm memory, as one byte string in postcard's wire format (https://postcard.jamesmunns.com/wire-format),
+// the format of the stored records (crates/core/src/wire.rs), of the tuple
 //   (cause, actor?, note?, [(entity, type?, delete, unset?, ttlMs?,
 //    validUntil?, set?)])
 // decoded by `parse_transaction` in src/bindings/fast.rs. (A JSON text
@@ -25,18 +25,36 @@
   const encoder = new TextEncoder();
   const wellFormed = typeof String.prototype.isWellFormed === "function";
 
-  let buf = new Uint8Array(1024);
+  // The bytes go straight into a buffer in wasm memory that Rust owns
+  // (`__wmScratch`, src/bindings/fast.rs), not through an argument copy.
+  // `buf` and `view` look at it; wasm memory growing (any allocation may
+  // grow it) detaches them, and they are made again (`ensure`). A
+  // transaction over MAX_FAST bytes takes the public path instead, so the
+  // buffer stays small.
+  const MAX_FAST = 1 << 20;
+  let cap = 0;
+  let ptr = 0;
+  let buf = new Uint8Array(0);
   let view = new DataView(buf.buffer);
   let pos = 0;
 
+  function attach(need) {
+    if (need > cap) {
+      if (need > MAX_FAST) throw FALLBACK;
+      let size = Math.max(cap * 2, 1024);
+      while (size < need) size *= 2;
+      ptr = __wmScratch(size) >>> 0;
+      cap = size;
+    }
+    buf = new Uint8Array(wasm.memory.buffer, ptr, cap);
+    view = new DataView(wasm.memory.buffer, ptr, cap);
+  }
+  // Every write asks for its room first. A detached view has length 0, so
+  // this also makes the views again when memory grew since the last write
+  // (a getter of the input may have allocated in wasm); what was written
+  // before stays where it was.
   const ensure = (n) => {
-    if (pos + n <= buf.length) return;
-    let size = buf.length * 2;
-    while (size < pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(buf.subarray(0, pos));
-    buf = next;
-    view = new DataView(buf.buffer);
+    if (pos + n > buf.length) attach(pos + n);
   };
   const varint = (n) => {
     ensure(5);
@@ -189,24 +207,28 @@
       provenance(prov);
       varint(ops.length);
       for (let i = 0; i < ops.length; i++) op(ops[i]);
-      return buf.subarray(0, pos);
+      return pos;
     } finally {
       busy = false;
     }
   }
   function fast(scope, ops, prov) {
-    let bytes;
+    let len;
     try {
-      bytes = encode(ops, prov);
+      len = encode(ops, prov);
     } catch {
       // FALLBACK, or a throwing getter or proxy trap: the Rust path reads
       // the input again and reports what is wrong with it.
       return undefined;
     }
+    const c = cause; // a JS callback during the commit may encode another
+    const r = scope.__transactScratch(len);
+    if (r !== true) return r; // a promise, or undefined: the public path
+    // Committed at once: Rust left the seq and time at the buffer's start.
     // The answer is made here, with the cause as given (a valid cause is
-    // stored unchanged); Rust fills in `seq` and `at`. This saves copying
-    // the cause back out of wasm memory and three property crossings.
-    return scope.__transactBytes(bytes, { seq: 0, at: 0, cause });
+    // stored unchanged), which saves copying it back out of wasm memory.
+    if (buf.byteLength === 0) attach(0);
+    return Promise.resolve({ seq: view.getFloat64(0, true), at: view.getFloat64(8, true), cause: c });
   }
   Scope.prototype.transact = function transact(ops, provenance) {
     return fast(this, ops, provenance) ?? rustTransact.call(this, ops, provenance);
