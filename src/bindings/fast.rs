@@ -170,8 +170,9 @@ impl JsScope {
         // during the commit (a clock, an adapter) may encode into the buffer.
         let parsed = SCRATCH.with(|s| s.borrow().get(..len).and_then(parse_transaction));
         let Some((ops, prov)) = parsed else { return JsValue::UNDEFINED };
-        let scope = self.scope().clone();
+        let scope = self.scope();
         if scope.commits_now() && can_poll_now() {
+            // Done within this call: the future may borrow the scope.
             return match poll_in_place(scope.transact(ops, prov)) {
                 Some(Ok(t)) => {
                     SCRATCH.with(|s| {
@@ -185,6 +186,7 @@ impl JsScope {
                 None => reject(Error::Storage("internal: a transaction expected to commit at once is still pending".into())).into(),
             };
         }
+        let scope = scope.clone();
         spawn(async move { Ok(tx_info(&scope.transact(ops, prov).await?)) }).into()
     }
 }

@@ -77,18 +77,23 @@ impl Queue {
     /// The front may have moved: wakes whoever parked for it (parked
     /// transactions before the first turn, and that turn).
     pub(super) fn kick(&self) {
-        let mut wake = Vec::new();
+        // Collected first: firing wakes tasks, which must not find the queue borrowed.
+        let mut txs = Vec::new();
+        let mut turn = None;
         for e in self.0.borrow().iter() {
             match e {
-                Entry::Tx(t) if t.parked.get() => wake.push(t.signal.clone()),
+                Entry::Tx(t) if t.parked.get() => txs.push(t.clone()),
                 Entry::Tx(_) => {}
                 Entry::Turn(s) => {
-                    wake.push(s.clone());
+                    turn = Some(s.clone());
                     break;
                 }
             }
         }
-        wake.iter().for_each(|s| s.fire());
+        txs.iter().for_each(|t| t.signal.fire());
+        if let Some(s) = turn {
+            s.fire();
+        }
     }
 }
 
@@ -130,11 +135,13 @@ pub(super) struct Queued {
     /// ... the ops, validated and resolved at time 0 (lent likewise) ...
     ops: RefCell<Vec<OpRecord>>,
     /// ... and the `ttlMs` of each, which [`Queued::ops_at`] adds to the
-    /// transaction's time.
+    /// transaction's time (empty when none has one).
     ttls: Vec<Option<f64>>,
     answer: RefCell<Option<Result<TxInfo>>>,
-    /// Fired by the answer and by [`Queue::kick`].
-    pub(super) signal: Rc<Signal>,
+    /// Fired by the answer and by [`Queue::kick`]. (Not an `Rc` of its
+    /// own: a transaction that commits at once never waits on it, and this
+    /// saves it an allocation.)
+    pub(super) signal: Signal,
     /// Taken into a run (out of the queue).
     pub(super) taken: Cell<bool>,
     /// Waiting for a turn ahead of it, not for the lock.
@@ -144,20 +151,19 @@ pub(super) struct Queued {
 impl Queued {
     /// Validates `ops` (once: building the record later only sets times).
     pub(super) fn new(prov: Provenance, ops: Vec<Op>) -> Result<Queued> {
-        let ttls = ops
-            .iter()
-            .map(|op| match op {
-                Op::Set { expiry: Some(Expiry::TtlMs(ms)), .. } => Some(*ms),
-                _ => None,
-            })
-            .collect();
+        let ttl = |op: &Op| match op {
+            Op::Set { expiry: Some(Expiry::TtlMs(ms)), .. } => Some(*ms),
+            _ => None,
+        };
+        // Empty (no allocation) when no op has a TTL, the common case.
+        let ttls = if ops.iter().any(|op| ttl(op).is_some()) { ops.iter().map(ttl).collect() } else { Vec::new() };
         let ops = resolve_ops(ops, 0.0)?;
         Ok(Queued {
             prov: RefCell::new(prov),
             ops: RefCell::new(ops),
             ttls,
             answer: RefCell::new(None),
-            signal: Rc::default(),
+            signal: Signal::default(),
             taken: Cell::new(false),
             parked: Cell::new(false),
         })
