@@ -130,14 +130,20 @@ impl ScopeState {
     /// Applies a committed transaction. Its seq must be the next one.
     pub fn apply(&mut self, rec: &TxRecord) -> Result<()> {
         let seq = self.check_next(rec.seq, rec.at)?;
-        let mut touched = Vec::new();
+        // Sized for the common transaction (sets, no deletes): growing it
+        // from empty reallocated twice for ten attributes.
+        let set = |op: &OpRecord| match op {
+            OpRecord::Set { attrs, ty, .. } => attrs.len() + usize::from(ty.is_some()),
+            _ => 1,
+        };
+        let mut touched = Vec::with_capacity(rec.ops.iter().map(set).sum());
         for op in &rec.ops {
             self.apply_op(seq, op, &mut touched);
         }
         if self.loose > 1024 && self.loose * 8 > self.facts.len() {
             self.compact();
         }
-        self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), touched);
+        self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), &mut touched);
         Ok(())
     }
 
@@ -154,15 +160,17 @@ impl ScopeState {
     }
 
     /// Ends a transaction whose operations are applied.
-    pub fn push_tx(&mut self, at: f64, cause: &str, actor: Option<&str>, note: Option<&str>, mut touched: Vec<FactKey>) {
-        crate::sort::sort_dedup(&mut touched);
+    /// `touched` is left empty (for reuse: a reopen replays many records).
+    pub fn push_tx(&mut self, at: f64, cause: &str, actor: Option<&str>, note: Option<&str>, touched: &mut Vec<FactKey>) {
+        crate::sort::sort_dedup(touched);
         self.txs.push(TxMeta {
             at,
             cause: cause.into(),
             actor: actor.map(Into::into),
             note: note.map(Into::into),
-            touched: Touched::new(&touched),
+            touched: Touched::new(touched),
         });
+        touched.clear();
     }
 
     fn apply_op(&mut self, seq: u32, op: &OpRecord, touched: &mut Vec<FactKey>) {

@@ -22,18 +22,20 @@ pub struct Replay<'s> {
     /// The key of the record replayed last, for errors that two records
     /// make together (a time that goes backwards: either may be the bad one).
     prev_key: String,
+    /// What the record being replayed touched (reused from record to record).
+    touched: Vec<FactKey>,
 }
 
 impl<'s> Replay<'s> {
     pub fn new(st: &'s mut ScopeState) -> Self {
-        Replay { st, bulk: Bulk::default(), attrs: Vec::new(), prev_key: String::new() }
+        Replay { st, bulk: Bulk::default(), attrs: Vec::new(), prev_key: String::new(), touched: Vec::new() }
     }
 
     /// Replays into the state of a snapshot whose facts are not in its fact
     /// map yet ([`decode_snapshot_base`](super::decode_snapshot_base)): the
     /// map is built once, from them and the replayed writes together.
     pub fn with_base(st: &'s mut ScopeState, facts: Vec<(FactKey, Hist)>) -> Self {
-        Replay { st, bulk: Bulk::with_base(facts), attrs: Vec::new(), prev_key: String::new() }
+        Replay { st, bulk: Bulk::with_base(facts), attrs: Vec::new(), prev_key: String::new(), touched: Vec::new() }
     }
 
     /// Decodes the log record stored at `key` and applies it; its seq must be
@@ -72,11 +74,13 @@ impl<'s> Replay<'s> {
         let cause = r.str().map_err(wire)?;
         let actor = r.option(Reader::str).map_err(wire)?;
         let note = r.option(Reader::str).map_err(wire)?;
-        let mut touched = Vec::new();
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
         for _ in 0..r.seq_len().map_err(wire)? {
             self.take_op(key, seq, r, &mut touched)?;
         }
-        self.st.push_tx(at, cause, actor, note, touched);
+        self.st.push_tx(at, cause, actor, note, &mut touched);
+        self.touched = touched;
         Ok(())
     }
 
