@@ -56,6 +56,18 @@ impl Interner {
         }
     }
 
+    /// Room for `n` more names of `bytes` bytes in all, so that interning
+    /// them rehashes nothing (a reopen knows how many names its snapshot
+    /// holds). The caller bounds both by what it has read them from.
+    pub fn reserve(&mut self, n: usize, bytes: usize) {
+        let want = (self.ends.len() + n + 1) * 4 / 3 + 1;
+        if want > self.table.len() {
+            self.rehash(want.next_power_of_two());
+        }
+        self.ends.reserve(n);
+        self.text.reserve(bytes);
+    }
+
     #[inline]
     fn reserve_one(&mut self) {
         if (self.ends.len() + 1) * 4 > self.table.len() * 3 {
@@ -95,7 +107,10 @@ impl Interner {
 
     #[cold]
     fn grow(&mut self) {
-        let cap = (self.table.len() * 2).max(16);
+        self.rehash((self.table.len() * 2).max(16));
+    }
+
+    fn rehash(&mut self, cap: usize) {
         self.table = vec![0; cap];
         let mask = cap - 1;
         for id in 0..self.ends.len() as u32 {

@@ -142,7 +142,10 @@ fn take_state(key: &str, r: &mut Reader<'_>) -> Result<SnapshotBase> {
     let bad = |why: &str| Error::corrupt(key, format!("inconsistent snapshot: {why}"));
     let dims = r.vec(|r| Ok((r.string()?, r.string()?))).map_err(wire)?;
     let mut names = Interner::default();
-    for i in 0..r.seq_len().map_err(wire)? {
+    let count = r.seq_len().map_err(wire)?;
+    // Bounded by the bytes left: each name takes at least its length byte.
+    names.reserve(count.min(r.rest().len()), 0);
+    for i in 0..count {
         if names.intern(r.str().map_err(wire)?) as usize != i {
             return Err(bad("a name appears twice"));
         }
