@@ -108,6 +108,10 @@ test("input the JS encoding does not take still gets the Rust path's answers", a
   assert.ok(Object.is(scope.value("e", "z"), -0));
   // Refusals with the Rust path's messages.
   await rejectsWith(() => scope.transact([{ entity: "e", set: { s: "\ud800" } }], { cause: "c" }), "INVALID_INPUT", /lone surrogate/);
+  // After ASCII, and in a string long enough for the encoder's other branch.
+  await rejectsWith(() => scope.transact([{ entity: "e", set: { s: "ok\udc00" } }], { cause: "c" }), "INVALID_INPUT", /lone surrogate/);
+  await rejectsWith(() => scope.transact([{ entity: "e", set: { s: "x".repeat(60) + "\ud800" } }], { cause: "c" }), "INVALID_INPUT", /lone surrogate/);
+  await rejectsWith(() => scope.transact([{ entity: "e\ud800", set: { s: 1 } }], { cause: "c" }), "INVALID_INPUT", /lone surrogate/);
   await rejectsWith(() => scope.transact([{ entity: "e", set: { d: new Date(0) } }], { cause: "c" }), "INVALID_INPUT", /ops\[0\]\.set\.d/);
   await rejectsWith(() => scope.transact([{ entity: "e", set: { f: () => 1 } }], { cause: "c" }), "INVALID_INPUT", /function/);
   await rejectsWith(() => scope.transact([{ entity: "e", set: { n: 1n } }], { cause: "c" }), "INVALID_INPUT", /BigInt/);

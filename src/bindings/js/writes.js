@@ -68,8 +68,13 @@
     ensure(1);
     buf[pos++] = b;
   };
+  // Strings with a lone surrogate take the Rust path (it refuses them);
+  // an ASCII string cannot have one, so only others are checked.
+  const checkWellFormed = (s) => {
+    if (!wellFormed || !s.isWellFormed()) throw FALLBACK;
+  };
   function str(s) {
-    if (typeof s !== "string" || !wellFormed || !s.isWellFormed()) throw FALLBACK;
+    if (typeof s !== "string") throw FALLBACK;
     const n = s.length;
     if (n < 43) {
       // At most 126 UTF-8 bytes: a one-byte length, ASCII written directly.
@@ -78,6 +83,7 @@
       for (let i = 0; i < n; i++) {
         const c = s.charCodeAt(i);
         if (c >= 0x80) {
+          checkWellFormed(s);
           p = pos + 1 + encoder.encodeInto(s, buf.subarray(pos + 1)).written;
           break;
         }
@@ -87,6 +93,7 @@
       pos = p;
       return;
     }
+    checkWellFormed(s);
     const bytes = encoder.encode(s);
     varint(bytes.length);
     ensure(bytes.length);
