@@ -76,15 +76,25 @@ impl<'s> Replay<'s> {
         let note = r.option(Reader::str).map_err(wire)?;
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
+        // The attribute names of the record's last `Set`, by position:
+        // consecutive ops of one record usually set the same attributes.
+        let mut names = Vec::new();
         for _ in 0..r.seq_len().map_err(wire)? {
-            self.take_op(key, seq, r, &mut touched)?;
+            self.take_op(key, seq, r, &mut touched, &mut names)?;
         }
         self.st.push_tx(at, cause, actor, note, &mut touched);
         self.touched = touched;
         Ok(())
     }
 
-    fn take_op<'a>(&mut self, key: &str, seq: u32, r: &mut Reader<'a>, touched: &mut Vec<FactKey>) -> Result<()> {
+    fn take_op<'a>(
+        &mut self,
+        key: &str,
+        seq: u32,
+        r: &mut Reader<'a>,
+        touched: &mut Vec<FactKey>,
+        names: &mut Vec<(&'a [u8], u32)>,
+    ) -> Result<()> {
         let wire = |e: WireError| Error::corrupt(key, e);
         match r.u32().map_err(wire)? {
             0 => {
@@ -92,11 +102,22 @@ impl<'s> Replay<'s> {
                 let ty = r.option(Reader::str).map_err(wire)?;
                 let e = self.st.set_entity(seq, entity, ty, touched);
                 self.attrs.clear();
-                for _ in 0..r.seq_len().map_err(wire)? {
-                    // Interned from its bytes: UTF-8 is checked only for a
-                    // name the scope does not know yet.
+                for j in 0..r.seq_len().map_err(wire)? {
                     let name = r.bytes().map_err(wire)?;
-                    let a = self.st.names.intern_bytes(name).ok_or_else(|| wire(NOT_UTF8))?;
+                    let a = match names.get(j) {
+                        // The same bytes as the previous op's j-th name: its id.
+                        Some(&(prev, id)) if prev == name => id,
+                        _ => {
+                            // Interned from its bytes: UTF-8 is checked only
+                            // for a name the scope does not know yet.
+                            let id = self.st.names.intern_bytes(name).ok_or_else(|| wire(NOT_UTF8))?;
+                            match names.get_mut(j) {
+                                Some(slot) => *slot = (name, id),
+                                None => names.push((name, id)),
+                            }
+                            id
+                        }
+                    };
                     let value = r.value().map_err(wire)?;
                     value.validate().map_err(|e| Error::corrupt(key, format!("attribute {:?}: {e}", self.st.names.name(a))))?;
                     self.attrs.push((a, value));
