@@ -11,12 +11,17 @@ use std::rc::Rc;
 use super::{BatchOp, Capabilities, Consistency, Storage};
 use crate::error::Result;
 
-/// A stored key, ordered as its bytes are (exactly `str`'s order), but
-/// compared eight bytes at a time. Waymark's keys share long prefixes
-/// (`s/<scope key>/t/<seq>`, ~50 bytes), so every step of a B-tree search
-/// compares ~40 equal bytes first; `str`'s order calls `memcmp`, which on
-/// wasm32 (compiler-builtins) goes byte by byte, and was 7% of a commit's
-/// time in the JS benchmark.
+/// A stored key. The map keeps keys in *descending* byte order (the
+/// reverse of `str`'s; `list` walks it backwards): std's B-tree searches
+/// each node from its first key, and the write on every commit is a log
+/// key greater than every other key of its scope, which ascending order
+/// finds after comparing with all of them in each node on the way down
+/// (~30 compares at 1,000 records), descending after about one per node.
+/// (Measured in the JS benchmark: BENCHMARKS.md "Writes, session 5".)
+/// Compared eight bytes at a time: Waymark's keys share long prefixes
+/// (`s/<scope key>/t/<seq>`, ~50 bytes), so each compare meets ~40 equal
+/// bytes first; `str`'s order calls `memcmp`, which on wasm32
+/// (compiler-builtins) goes byte by byte, and was 7% of a commit's time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Key(Box<str>);
 
@@ -28,22 +33,26 @@ impl Key {
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        // Eight bytes at a time, as big-endian words: the first pair of words
-        // that differs decides (their order as numbers is the bytes' order);
-        // the last partial word and the lengths go bytewise, as for `str`.
-        // A plain loop: the release build (opt-level "z") does not inline
-        // iterator adapters such as `zip`.
-        let mut i = 0;
-        while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
-            let (x, y) = (word(x), word(y));
-            if x != y {
-                return x.cmp(&y);
-            }
-            i += 8;
-        }
-        a[i..].cmp(&b[i..])
+        bytes_order(self.0.as_bytes(), other.0.as_bytes()).reverse()
     }
+}
+
+/// `a.cmp(b)` for byte strings.
+fn bytes_order(a: &[u8], b: &[u8]) -> Ordering {
+    // Eight bytes at a time, as big-endian words: the first pair of words
+    // that differs decides (their order as numbers is the bytes' order);
+    // the last partial word and the lengths go bytewise, as for `str`.
+    // A plain loop: the release build (opt-level "z") does not inline
+    // iterator adapters such as `zip`.
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        let (x, y) = (word(x), word(y));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    a[i..].cmp(&b[i..])
 }
 
 impl PartialOrd for Key {
@@ -109,7 +118,7 @@ impl MemoryStorage {
 
     /// All keys (for tests and tools).
     pub fn keys(&self) -> Vec<String> {
-        self.inner.map.borrow().keys().map(|k| k.0.to_string()).collect()
+        self.inner.map.borrow().keys().rev().map(|k| k.0.to_string()).collect()
     }
 
     fn count(&self, key: &str, value_len: usize) {
@@ -142,8 +151,11 @@ impl Storage for MemoryStorage {
             Some(a) if a >= prefix => Bound::Excluded(Key::new(a)),
             _ => Bound::Included(Key::new(prefix)),
         };
+        // Descending order: the keys from `start` on, in ascending order,
+        // are the ones up to `start`, walked backwards.
         Ok(map
-            .range((start, Bound::Unbounded))
+            .range((Bound::Unbounded, start))
+            .rev()
             .map(|(k, _)| &k.0)
             .take_while(|k| k.starts_with(prefix))
             .take(limit.unwrap_or(usize::MAX))
@@ -212,17 +224,18 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// `Key`'s word-at-a-time order is exactly `str`'s, including keys
-        /// that share long prefixes, prefixes of each other and non-ASCII.
+        /// `Key`'s word-at-a-time order is exactly the reverse of `str`'s,
+        /// including keys that share long prefixes, prefixes of each other
+        /// and non-ASCII.
         #[test]
-        fn key_order_is_str_order(
+        fn key_order_is_reverse_str_order(
             prefix in "(s/[a-z0-9]{0,40}/t/){0,1}",
             a in "[0-9a-zé\u{10000}/]{0,20}",
             b in "[0-9a-zé\u{10000}/]{0,20}",
         ) {
             let (a, b) = (format!("{prefix}{a}"), format!("{prefix}{b}"));
-            proptest::prop_assert_eq!(Key::new(&a).cmp(&Key::new(&b)), a.cmp(&b));
-            proptest::prop_assert_eq!(Key::new(&b).cmp(&Key::new(&a)), b.cmp(&a));
+            proptest::prop_assert_eq!(Key::new(&a).cmp(&Key::new(&b)), b.cmp(&a));
+            proptest::prop_assert_eq!(Key::new(&b).cmp(&Key::new(&a)), a.cmp(&b));
         }
     }
 }
