@@ -38,6 +38,13 @@
 //! adding to the burst's time. Chunks are created in order, so what is
 //! created is still a prefix of the run.
 //!
+//! On memory storage, whose calls all complete at once, a transaction that
+//! finds the queue empty and the lock free (nearly all of them: each one
+//! completes within its own call) skips all this: it takes the lock and
+//! creates its record there and then ([`Scope::commits_now`],
+//! [`Scope::commit_alone`]), and only a lost seq claim sends it down the
+//! one-at-a-time path.
+//!
 //! Call order is kept. The queue is first in, first out, and only the lock
 //! holder takes from it, so seqs follow the order of the `transact` calls.
 //! Every other use of the write lock — restores and the workflow engine
@@ -193,14 +200,14 @@ impl<S: Storage> Scope<S> {
 
     /// Whether a `transact` called now commits at once, in its first poll,
     /// without queueing: the storage is instant (memory), nothing is queued,
-    /// the write lock is free and the scope has its first transaction (that
-    /// one also writes the header and genesis record). On memory storage
-    /// that is every transaction not issued from inside another Rust poll:
-    /// the queue, the run and the copies of the record it needs (the
-    /// provenance and ops of a queued transaction are copied once per
-    /// attempt, [`Scope::commit_one`]) are for transactions that wait.
-    /// The JS bindings poll such a transaction in place instead of boxing it
-    /// (`bindings::error::now_or_spawn`).
+    /// the write lock is free and the scope already has a transaction (the
+    /// first one also writes the header and genesis record, and takes the
+    /// queue). On memory storage that is nearly every transaction: the
+    /// queue, the run and the copies of the record it needs (the provenance
+    /// and ops of a queued transaction are copied once per attempt,
+    /// `commit_one`) are for transactions that wait. The JS
+    /// bindings poll such a transaction in place instead of boxing it
+    /// (`bindings::error::poll_in_place`).
     pub fn commits_now(&self) -> bool {
         self.store.inner.storage.instant()
             && self.cell.queue.is_empty()
