@@ -15,6 +15,8 @@ use waymark::storage::{BatchOp, Capabilities, MemoryStorage, Storage};
 use waymark::store::{Store, StoreOptions};
 use waymark::{Dims, Error, Op, Result, Value};
 
+type Probe = Box<dyn Fn() -> u64>;
+
 /// A memory storage that yields before and after every call and logs each
 /// `create_all` as (records asked, records created).
 #[derive(Clone, Default)]
@@ -28,7 +30,7 @@ struct Pipe {
     steal: Rc<Cell<Option<(usize, usize)>>>,
     /// The scope's seq, read at the start and at the end of each
     /// `create_all` into `seen` (when set by a test).
-    probe: Rc<RefCell<Option<Box<dyn Fn() -> u64>>>>,
+    probe: Rc<RefCell<Option<Probe>>>,
     seen: Rc<RefCell<Vec<(u64, u64)>>>,
     /// Behave like a backend without `create_all` (the default `None`).
     unsupported: bool,

@@ -36,7 +36,7 @@ fn memoized_across_reopen_and_crash_recovery() {
 
         // A crash while "write" is in progress: the future is dropped mid-step.
         {
-        let pending = run.step("write", &opts, || std::future::pending::<Result<Value, Failure<String>>>(), None, None);
+        let pending = run.step("write", &opts, std::future::pending::<Result<Value, Failure<String>>>, None, None);
         futures_util::pin_mut!(pending);
         let waker = futures_util::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);

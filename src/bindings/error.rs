@@ -115,8 +115,8 @@ struct Guarded {
 }
 
 impl Guarded {
-    fn map_err_js(self) -> impl Future<Output = std::result::Result<JsValue, JsValue>> {
-        async move { self.await.map_err(to_js) }
+    async fn map_err_js(self) -> std::result::Result<JsValue, JsValue> {
+        self.await.map_err(to_js)
     }
 }
 

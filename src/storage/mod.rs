@@ -34,6 +34,9 @@ pub use memory::MemoryStorage;
 /// allows 1,024 bytes of JSON per key; the rest is the JSON wrapping).
 pub const MAX_META_BYTES: usize = 960;
 
+/// Keys and values, in order (a log tail, records to create).
+pub type Entries = Vec<(String, Vec<u8>)>;
+
 /// One write of an atomic batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BatchOp {
@@ -146,7 +149,7 @@ pub trait Storage {
         &self,
         prefix: &str,
         after: &str,
-        build: &mut dyn FnMut(Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>>,
+        build: &mut dyn FnMut(Entries) -> Result<Entries>,
     ) -> Result<bool> {
         let _ = (prefix, after, build);
         Ok(false)

@@ -101,8 +101,11 @@ pub fn compare(scope: &Scope<MemoryStorage>, m: &Model, clock: &Cell<f64>, what:
     Ok(())
 }
 
+/// Entity, attribute and the stored (value, validUntil) of each.
+pub type Stored = Vec<(String, String, Option<(Value, Option<f64>)>)>;
+
 /// The stored (value, validUntil) of every attribute, expiry ignored.
-pub fn stored_state(scope: &Scope<MemoryStorage>) -> Vec<(String, String, Option<(Value, Option<f64>)>)> {
+pub fn stored_state(scope: &Scope<MemoryStorage>) -> Stored {
     let mut out = Vec::new();
     for e in ENTS {
         for a in ATTRS {
@@ -113,7 +116,7 @@ pub fn stored_state(scope: &Scope<MemoryStorage>) -> Vec<(String, String, Option
     out
 }
 
-pub fn model_stored_state(m: &Model, s: u64) -> Vec<(String, String, Option<(Value, Option<f64>)>)> {
+pub fn model_stored_state(m: &Model, s: u64) -> Stored {
     let mut out = Vec::new();
     for e in ENTS {
         for a in ATTRS {

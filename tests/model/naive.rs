@@ -153,7 +153,7 @@ impl Model {
                 if before == after {
                     continue;
                 }
-                let last = self.versions(e, a).into_iter().filter(|w| w.seq > from && w.seq <= to).last().unwrap();
+                let last = self.versions(e, a).into_iter().rfind(|w| w.seq > from && w.seq <= to).unwrap();
                 out.push(Change {
                     entity: e.to_string(),
                     attribute: a.to_string(),

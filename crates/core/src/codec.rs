@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::dims::Dims;
-use crate::state::{Checkpoint, FactKey, Hist, Interner, ScopeState, TxMeta, Version, TYPE_ATTR};
+use crate::state::{Checkpoint, FactKey, Hist, Interner, ScopeState, TxMeta, TypeHist, Version, TYPE_ATTR};
 use crate::tx::{OpRecord, TxRecord};
 use crate::value::Value;
 use crate::wire::{put_bool, put_f64, put_opt_f64, put_opt_str, put_str, put_u64, put_value, Reader, Wire, WireError};

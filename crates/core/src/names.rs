@@ -144,6 +144,10 @@ impl Interner {
         self.ends.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         (0..self.ends.len() as u32).map(|id| self.name(id))
     }

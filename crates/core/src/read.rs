@@ -219,8 +219,7 @@ impl<'a> View<'a> {
         };
         let mut out = Vec::new();
         let mut rest = self.st.facts.iter().peekable();
-        while let Some((&(e, _), _)) = rest.peek() {
-            let e = e;
+        while let Some(&(&(e, _), _)) = rest.peek() {
             let group = std::iter::from_fn(|| rest.next_if(|((x, _), _)| *x == e));
             if ty.is_some() && self.st.type_at(e, self.seq) != ty {
                 group.for_each(drop);

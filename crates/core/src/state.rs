@@ -41,6 +41,10 @@ pub struct Checkpoint {
     pub at: f64,
 }
 
+/// The type versions of one entity, oldest first: `(seq, type id, or None
+/// when the type was cleared)`.
+pub type TypeHist = Vec<(u32, Option<u32>)>;
+
 /// The state of one scope.
 #[derive(Debug, Clone)]
 pub struct ScopeState {
@@ -48,8 +52,8 @@ pub struct ScopeState {
     pub names: Interner,
     pub txs: Vec<TxMeta>,
     pub facts: BTreeMap<FactKey, Hist>,
-    /// Entity → type versions `(seq, type id or None when cleared)`.
-    pub types: HashMap<u32, Vec<(u32, Option<u32>)>>,
+    /// Entity → type versions.
+    pub types: HashMap<u32, TypeHist>,
     /// Sorted by seq, then creation order.
     pub checkpoints: Vec<Checkpoint>,
     /// Fact keys inserted one by one since the fact map was last built or

@@ -49,11 +49,14 @@ impl ChangeNotice {
 type Callback = Rc<dyn Fn(&ChangeNotice)>;
 type Subscribers = RefCell<Vec<(u64, Callback)>>;
 
+/// The `message` listener of a [`Notifier`]'s channel.
+type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
+
 pub(crate) struct Notifier {
     channel: Option<web_sys::BroadcastChannel>,
     subs: Rc<Subscribers>,
     next_id: Cell<u64>,
-    listening: RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>,
+    listening: RefCell<Option<Listener>>,
 }
 
 /// A live subscription; dropping it unsubscribes.

@@ -12,6 +12,9 @@ use crate::storage::Storage;
 
 use super::{Failure, Run, Sleeper, StepError, StepOptions};
 
+/// A step's review: judges a result (`Ok(true)` accepts it).
+pub type Review<'r, E> = dyn for<'v> FnMut(&'v Value) -> LocalBoxFuture<'v, std::result::Result<bool, Failure<E>>> + 'r;
+
 impl<S: Storage> Run<S> {
     /// Commits the outcome `decide` takes on the caught-up step record and
     /// returns what it decided. `decide` returns no outcome to write nothing.
@@ -61,7 +64,7 @@ impl<S: Storage> Run<S> {
         name: &str,
         opts: &StepOptions,
         mut f: F,
-        mut review: Option<&mut dyn FnMut(&Value) -> LocalBoxFuture<'_, std::result::Result<bool, Failure<E>>>>,
+        mut review: Option<&mut Review<'_, E>>,
         sleep: Option<&Sleeper>,
     ) -> std::result::Result<Value, StepError<E>>
     where
@@ -83,7 +86,7 @@ impl<S: Storage> Run<S> {
         }
         let lease_ms = opts.lease_ms.unwrap_or(self.lease_ms);
         let holder = self.scope.store().options().holder.clone();
-        let policy = opts.retry.clone();
+        let policy = opts.retry;
         let has_review = review.is_some();
         let wait = |ms: f64| async move {
             if let (Some(s), true) = (sleep, ms > 0.0) {

@@ -68,7 +68,7 @@ pub fn encode_snapshot(st: &ScopeState) -> Vec<u8> {
 }
 
 /// The length [`encode_snapshot`] writes after the two header bytes.
-fn snapshot_len(st: &ScopeState, types: &[(&u32, &Vec<(u32, Option<u32>)>)]) -> usize {
+fn snapshot_len(st: &ScopeState, types: &[(&u32, &TypeHist)]) -> usize {
     let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
     let opt_str_len = |s: Option<&str>| 1 + s.map_or(0, str_len);
     let mut n = varint_len(st.dims.iter().count() as u64) + st.dims.iter().map(|(k, v)| str_len(k) + str_len(v)).sum::<usize>();

@@ -14,7 +14,7 @@ pub(super) struct SnapRec<'a> {
     pub(super) names: Vec<Cow<'a, str>>,
     pub(super) txs: Vec<TxRec<'a>>,
     pub(super) facts: Vec<FactRec<'a>>,
-    pub(super) types: Vec<(u32, Vec<(u32, Option<u32>)>)>,
+    pub(super) types: Vec<(u32, crate::state::TypeHist)>,
 }
 
 #[derive(Serialize, Deserialize)]
