@@ -95,8 +95,14 @@ impl Value {
 
     /// Checks the invariants a stored value must hold: finite numbers, sorted
     /// unique object keys, and a bounded nesting depth.
+    #[inline]
     pub fn validate(&self) -> Result<()> {
-        self.validate_at(0)
+        // The common values checked inline; only arrays and objects recurse.
+        match self {
+            Value::Number(n) if n.get().is_finite() => Ok(()),
+            Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
+            _ => self.validate_at(0),
+        }
     }
 
     fn validate_at(&self, depth: usize) -> Result<()> {
