@@ -134,7 +134,7 @@ fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
 
 thread_local! {
     /// The bytes of the transaction `writes.js` is encoding, written by JS
-    /// straight into wasm memory ([`scratch`]), and, after a transaction
+    /// straight into wasm memory (`Scope.__wmScratch`), and, after a transaction
     /// that committed at once, its seq and time (two little-endian `f64`s
     /// at offset 0). Handing the bytes over as a `&[u8]` argument cost a
     /// `malloc`, a copy and a `free` per call, and the answer object an
@@ -143,23 +143,25 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Grows the scratch buffer to at least `len` bytes (keeping its bytes)
-/// and returns its address in wasm memory. `writes.js` calls it before its
-/// first encoding and whenever one needs more room (up to 1 MiB; larger
-/// transactions take the public path).
-#[wasm_bindgen(js_name = __wmScratch, skip_typescript)]
-pub fn scratch(len: usize) -> usize {
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < len.max(16) {
-            s.resize(len.max(16), 0);
-        }
-        s.as_ptr() as usize
-    })
-}
-
 #[wasm_bindgen(js_class = Scope)]
 impl JsScope {
+    /// Grows the scratch buffer to at least `len` bytes (keeping its bytes)
+    /// and returns its address in wasm memory. `writes.js` calls it before
+    /// its first encoding and whenever one needs more room (up to 1 MiB;
+    /// larger transactions take the public path). A hidden static method
+    /// of `Scope` rather than a function, so that the module exports
+    /// nothing beyond API.md.
+    #[wasm_bindgen(js_name = __wmScratch, skip_typescript)]
+    pub fn scratch(len: usize) -> usize {
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < len.max(16) {
+                s.resize(len.max(16), 0);
+            }
+            s.as_ptr() as usize
+        })
+    }
+
     /// `transact` for the `len` bytes `writes.js` encoded into the scratch
     /// buffer: `true` when it committed at once (its seq and time are then
     /// at the start of the buffer), else a promise of the `TxInfo`, or

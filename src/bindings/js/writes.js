@@ -26,7 +26,7 @@
   const wellFormed = typeof String.prototype.isWellFormed === "function";
 
   // The bytes go straight into a buffer in wasm memory that Rust owns
-  // (`__wmScratch`, src/bindings/fast.rs), not through an argument copy.
+  // (`Scope.__wmScratch`, src/bindings/fast.rs), not through an argument copy.
   // `buf` and `view` look at it; wasm memory growing (any allocation may
   // grow it) detaches them, and they are made again (`ensure`). A
   // transaction over MAX_FAST bytes takes the public path instead, so the
@@ -43,7 +43,7 @@
       if (need > MAX_FAST) throw FALLBACK;
       let size = Math.max(cap * 2, 1024);
       while (size < need) size *= 2;
-      ptr = __wmScratch(size) >>> 0;
+      ptr = Scope.__wmScratch(size) >>> 0;
       cap = size;
     }
     buf = new Uint8Array(wasm.memory.buffer, ptr, cap);
