@@ -266,15 +266,21 @@ fn hostile_checkpoint_names_round_trip() {
     });
 }
 
+/// Two stores (two processes, say) on one memory storage, at time 1,000.
+async fn two_stores() -> (MemoryStorage, Store<MemoryStorage>, Store<MemoryStorage>) {
+    let mem = MemoryStorage::new();
+    let (_c, opts) = clock(1_000.0);
+    let x = Store::open(mem.clone(), opts.clone()).await.unwrap();
+    let y = Store::open(mem.clone(), opts).await.unwrap();
+    (mem, x, y)
+}
+
 /// A fork and a first transaction on the same empty target: whichever claims
 /// the target's genesis first wins; the other never loses acknowledged data.
 #[test]
 fn a_fork_never_hides_a_first_transaction_written_concurrently() {
     block_on(async {
-        let mem = MemoryStorage::new();
-        let (_c, opts) = clock(1_000.0);
-        let x = Store::open(mem.clone(), opts.clone()).await.unwrap();
-        let y = Store::open(mem.clone(), opts).await.unwrap();
+        let (mem, x, y) = two_stores().await;
         let src = x.scope(Dims::new([("p", "src")])).await.unwrap();
         for i in 0..2 {
             src.transact(vec![Op::set("e", [("n", Value::from(i))])], Provenance::new(format!("src:{i}"))).await.unwrap();
@@ -298,10 +304,7 @@ fn a_fork_never_hides_a_first_transaction_written_concurrently() {
 #[test]
 fn a_fork_onto_a_scope_whose_first_transaction_won_is_a_conflict() {
     block_on(async {
-        let mem = MemoryStorage::new();
-        let (_c, opts) = clock(1_000.0);
-        let x = Store::open(mem.clone(), opts.clone()).await.unwrap();
-        let y = Store::open(mem.clone(), opts).await.unwrap();
+        let (mem, x, y) = two_stores().await;
         let src = x.scope(Dims::new([("p", "src")])).await.unwrap();
         src.transact(vec![Op::set("e", [("n", Value::from(1))])], Provenance::new("src")).await.unwrap();
         let target = Dims::new([("p", "target")]);
@@ -320,10 +323,7 @@ fn a_fork_onto_a_scope_whose_first_transaction_won_is_a_conflict() {
 #[test]
 fn of_two_forks_onto_one_target_only_the_first_lands() {
     block_on(async {
-        let mem = MemoryStorage::new();
-        let (_c, opts) = clock(1_000.0);
-        let x = Store::open(mem.clone(), opts.clone()).await.unwrap();
-        let y = Store::open(mem.clone(), opts).await.unwrap();
+        let (mem, x, y) = two_stores().await;
         let sx = x.scope(Dims::new([("p", "src")])).await.unwrap();
         for i in 0..3 {
             sx.transact(vec![Op::set("e", [("n", Value::from(i))])], Provenance::new("src")).await.unwrap();

@@ -18,7 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::error::{describe, kind_of};
 use super::memory::JsMemoryStorage;
 use crate::error::{Error, Result};
-use crate::storage::{BatchOp, Capabilities, Consistency, MemoryStorage, Storage};
+use crate::storage::{BatchOp, Capabilities, Consistency, Entries, MemoryStorage, Storage};
 
 #[wasm_bindgen]
 extern "C" {
@@ -190,7 +190,7 @@ impl Storage for Backend {
         &self,
         prefix: &str,
         after: &str,
-        build: &mut dyn FnMut(Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>>,
+        build: &mut dyn FnMut(Entries) -> Result<Entries>,
     ) -> Result<bool> {
         match self {
             #[cfg(feature = "idb")]

@@ -56,16 +56,15 @@ impl Interner {
         }
     }
 
-    /// Room for `n` more names of `bytes` bytes in all, so that interning
-    /// them rehashes nothing (a reopen knows how many names its snapshot
-    /// holds). The caller bounds both by what it has read them from.
-    pub fn reserve(&mut self, n: usize, bytes: usize) {
+    /// Room for `n` more names, so that interning them rehashes nothing (a
+    /// reopen knows how many names its snapshot holds). The caller bounds
+    /// `n` by what it reads them from.
+    pub fn reserve(&mut self, n: usize) {
         let want = (self.ends.len() + n + 1) * 4 / 3 + 1;
         if want > self.table.len() {
             self.rehash(want.next_power_of_two());
         }
         self.ends.reserve(n);
-        self.text.reserve(bytes);
     }
 
     #[inline]

@@ -18,8 +18,7 @@ use super::req::req;
 use super::ops::{decode_key, decode_value, js_bytes, js_key, js_list, prefix_range};
 use super::{Durability, Fail, IdbStorage};
 use crate::error::Result;
-
-type Entries = Vec<(String, Vec<u8>)>;
+use crate::storage::Entries;
 
 impl IdbStorage {
     pub(super) async fn append(

@@ -11,7 +11,7 @@ use super::group::{Work, Write};
 use super::req::req;
 use super::IdbStorage;
 use crate::error::{Error, Result};
-use crate::storage::{BatchOp, Capabilities, Consistency, Storage};
+use crate::storage::{BatchOp, Capabilities, Consistency, Entries, Storage};
 
 /// Key bytes as an IndexedDB binary key.
 pub(super) fn js_key(key: &str) -> JsValue {
@@ -165,7 +165,7 @@ impl Storage for IdbStorage {
         &self,
         prefix: &str,
         after: &str,
-        build: &mut dyn FnMut(Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>>,
+        build: &mut dyn FnMut(Entries) -> Result<Entries>,
     ) -> Result<bool> {
         self.append(prefix, after, build).await?;
         Ok(true)

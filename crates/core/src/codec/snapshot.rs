@@ -144,7 +144,7 @@ fn take_state(key: &str, r: &mut Reader<'_>) -> Result<SnapshotBase> {
     let mut names = Interner::default();
     let count = r.seq_len().map_err(wire)?;
     // Bounded by the bytes left: each name takes at least its length byte.
-    names.reserve(count.min(r.rest().len()), 0);
+    names.reserve(count.min(r.rest().len()));
     for i in 0..count {
         if names.intern(r.str().map_err(wire)?) as usize != i {
             return Err(bad("a name appears twice"));
