@@ -44,6 +44,14 @@ pub fn log_prefix(scope: &str) -> String {
 }
 
 pub fn log(scope: &str, seq: u64) -> String {
+    let mut key = String::new();
+    log_into(&mut key, scope, seq);
+    key
+}
+
+/// [`log`] written into `key` (cleared first), whose buffer a committer
+/// reuses from one transaction to the next.
+pub fn log_into(key: &mut String, scope: &str, seq: u64) {
     // Built by hand, not `format!` or `to_string`: this runs once per commit.
     let mut digits = [0u8; 20]; // u64::MAX has 20 digits
     let mut first = digits.len();
@@ -57,7 +65,8 @@ pub fn log(scope: &str, seq: u64) -> String {
         }
     }
     let digits = &digits[first..];
-    let mut key = String::with_capacity(scope.len() + 5 + SEQ_WIDTH.max(digits.len()));
+    key.clear();
+    key.reserve(scope.len() + 5 + SEQ_WIDTH.max(digits.len()));
     key.push_str("s/");
     key.push_str(scope);
     key.push_str("/t/");
@@ -65,7 +74,6 @@ pub fn log(scope: &str, seq: u64) -> String {
     // ASCII digits: the check cannot fail (pushing them as chars, one
     // UTF-8 encoding each, was measurably slower).
     key.push_str(std::str::from_utf8(digits).unwrap_or_default());
-    key
 }
 
 pub fn snapshot_prefix(scope: &str) -> String {

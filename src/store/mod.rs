@@ -113,6 +113,9 @@ pub(crate) struct ScopeCell {
     /// Transactions waiting for the write lock, committed together by
     /// whoever holds it (`scope::pipeline`).
     pub(crate) queue: scope::Queue,
+    /// The buffer of the log key being created (`scope::pipeline`'s
+    /// `commit_alone`), kept between commits; taken while in use.
+    pub(crate) log_key: Cell<String>,
 }
 
 /// A scope's loaded state with a generation number that changes whenever a
@@ -258,6 +261,7 @@ impl<S: Storage> Store<S> {
                     snap: Cell::new(snap),
                     merge: RefCell::new(merge),
                     queue: Default::default(),
+                    log_key: Cell::default(),
                 })
             })
             .clone();

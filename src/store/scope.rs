@@ -156,7 +156,7 @@ impl<S: Storage> Scope<S> {
                 }
             };
             if claimed {
-                return self.committed(&rec, len).await.map(Some);
+                return self.committed(rec, len).await.map(Some);
             }
             // Lost the race. Catching up and claiming the next seq would lose
             // again, every time, to a writer committing back to back (two tabs
@@ -172,13 +172,13 @@ impl<S: Storage> Scope<S> {
 
     /// Applies a record this writer created (`len` bytes stored) and
     /// snapshots when the log has grown enough (write lock held).
-    async fn committed(&self, rec: &TxRecord, len: usize) -> Result<TxInfo> {
-        self.cell.state.borrow_mut().apply(rec)?;
+    async fn committed(&self, rec: TxRecord, len: usize) -> Result<TxInfo> {
+        let info = self.cell.state.borrow_mut().apply_owned(rec)?;
         let mut snap = self.cell.snap.get();
         snap.tail_bytes += len;
         self.cell.snap.set(snap);
         self.maybe_snapshot().await;
-        Ok(rec.info())
+        Ok(info)
     }
 
     /// Before the first transaction of a scope: claims the genesis record for
@@ -248,12 +248,12 @@ impl<S: Storage> Scope<S> {
             return Ok(None);
         }
         let Some((rec, len)) = built else { return Ok(Some(None)) };
-        self.cell.state.borrow_mut().apply(&rec)?;
+        let info = self.cell.state.borrow_mut().apply_owned(rec)?;
         let mut snap = self.cell.snap.get();
         snap.tail_bytes += len;
         self.cell.snap.set(snap);
         self.maybe_snapshot().await;
-        Ok(Some(Some(rec.info())))
+        Ok(Some(Some(info)))
     }
 
     /// Reads records other writers committed and applies them. Caller holds the write lock.

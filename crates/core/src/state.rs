@@ -133,6 +133,25 @@ impl ScopeState {
 
     /// Applies a committed transaction. Its seq must be the next one.
     pub fn apply(&mut self, rec: &TxRecord) -> Result<()> {
+        let mut touched = self.apply_ops(rec)?;
+        self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), &mut touched);
+        Ok(())
+    }
+
+    /// [`ScopeState::apply`] for a record that is not needed afterwards (a
+    /// commit): its provenance moves into the state instead of being
+    /// copied. Returns the transaction's answer.
+    pub fn apply_owned(&mut self, rec: TxRecord) -> Result<TxInfo> {
+        let mut touched = self.apply_ops(&rec)?;
+        let info = rec.info();
+        let (at, cause, actor, note) = (rec.at, rec.cause, rec.actor, rec.note);
+        self.push_meta(at, cause.into(), actor.map(Into::into), note.map(Into::into), &mut touched);
+        Ok(info)
+    }
+
+    /// Applies a record's ops; the keys they touched (the caller ends the
+    /// transaction with them). Changes nothing when the record cannot follow.
+    fn apply_ops(&mut self, rec: &TxRecord) -> Result<Vec<FactKey>> {
         let seq = self.check_next(rec.seq, rec.at)?;
         // Sized for the common transaction (sets, no deletes): growing it
         // from empty reallocated twice for ten attributes.
@@ -147,8 +166,7 @@ impl ScopeState {
         if self.loose > 1024 && self.loose * 8 > self.facts.len() {
             self.compact();
         }
-        self.push_tx(rec.at, &rec.cause, rec.actor.as_deref(), rec.note.as_deref(), &mut touched);
-        Ok(())
+        Ok(touched)
     }
 
     /// Checks that a transaction `(seq, at)` may follow the state; its seq as stored.
@@ -166,14 +184,12 @@ impl ScopeState {
     /// Ends a transaction whose operations are applied.
     /// `touched` is left empty (for reuse: a reopen replays many records).
     pub fn push_tx(&mut self, at: f64, cause: &str, actor: Option<&str>, note: Option<&str>, touched: &mut Vec<FactKey>) {
+        self.push_meta(at, cause.into(), actor.map(Into::into), note.map(Into::into), touched);
+    }
+
+    fn push_meta(&mut self, at: f64, cause: Box<str>, actor: Option<Box<str>>, note: Option<Box<str>>, touched: &mut Vec<FactKey>) {
         crate::sort::sort_dedup(touched);
-        self.txs.push(TxMeta {
-            at,
-            cause: cause.into(),
-            actor: actor.map(Into::into),
-            note: note.map(Into::into),
-            touched: Touched::new(touched),
-        });
+        self.txs.push(TxMeta { at, cause, actor, note, touched: Touched::new(touched) });
         touched.clear();
     }
 

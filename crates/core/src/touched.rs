@@ -19,16 +19,15 @@ pub struct Touched(Box<[u8]>);
 
 impl Touched {
     pub fn new(keys: &[FactKey]) -> Touched {
-        let mut out = Vec::with_capacity(keys.len() * 2 + 1);
-        let mut prev: Option<FactKey> = None;
-        for &(e, a) in keys {
-            let (pe, pa) = prev.unwrap_or((0, 0));
-            let de = e.wrapping_sub(pe);
+        // Measured first, so that the list is allocated at its size (a
+        // shrinking `into_boxed_slice` was a `realloc` per transaction).
+        let len = deltas(keys).map(|(de, a_rel)| varint_len(de) + varint_len(a_rel)).sum();
+        let mut out = Vec::with_capacity(len);
+        for (de, a_rel) in deltas(keys) {
             put_u64(&mut out, de.into());
-            let a_rel = if prev.is_some() && de == 0 { a.wrapping_sub(pa).wrapping_sub(1) } else { a };
             put_u64(&mut out, a_rel.into());
-            prev = Some((e, a));
         }
+        debug_assert_eq!(out.len(), len);
         Touched(out.into_boxed_slice())
     }
 
@@ -51,10 +50,38 @@ impl Touched {
     }
 }
 
+/// The pairs `Touched::new` writes for `keys`: each entity's delta from the
+/// previous key's, and the attribute, itself a delta (minus one) when the
+/// entity repeats.
+fn deltas(keys: &[FactKey]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let mut prev: Option<FactKey> = None;
+    keys.iter().map(move |&(e, a)| {
+        let (pe, pa) = prev.unwrap_or((0, 0));
+        let de = e.wrapping_sub(pe);
+        let a_rel = if prev.is_some() && de == 0 { a.wrapping_sub(pa).wrapping_sub(1) } else { a };
+        prev = Some((e, a));
+        (de, a_rel)
+    })
+}
+
+/// Bytes of `n` as a LEB128 varint (`put_u64`).
+fn varint_len(n: u32) -> usize {
+    (32 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::state::TYPE_ATTR;
+
+    #[test]
+    fn varint_len_is_put_u64s_length() {
+        for n in [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 0x1f_ffff, 0x20_0000, 0xfff_ffff, 0x1000_0000, u32::MAX] {
+            let mut w = Vec::new();
+            put_u64(&mut w, n.into());
+            assert_eq!(varint_len(n), w.len(), "{n:#x}");
+        }
+    }
 
     #[test]
     fn round_trips_any_list_and_packs_sorted_ones() {

@@ -231,8 +231,12 @@ impl<S: Storage> Scope<S> {
             return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
         }
         let len = bytes.len();
-        if self.store.inner.storage.put_if_absent(&keys::log(&self.cell.key, rec.seq), bytes).await? {
-            return self.committed(&rec, len).await;
+        let mut key = self.cell.log_key.take();
+        keys::log_into(&mut key, &self.cell.key, rec.seq);
+        let created = self.store.inner.storage.put_if_absent(&key, bytes).await;
+        self.cell.log_key.set(key);
+        if created? {
+            return self.committed(rec, len).await;
         }
         q.give_back(rec);
         self.commit_one(q).await
@@ -413,9 +417,9 @@ impl<S: Storage> Scope<S> {
     fn apply_answer(&self, stored: Vec<Built>) -> usize {
         let mut bytes = 0;
         for b in stored {
-            let applied = self.cell.state.borrow_mut().apply(&b.rec);
+            let applied = self.cell.state.borrow_mut().apply_owned(b.rec);
             bytes += b.len;
-            b.q.answer(applied.map(|()| b.rec.info()));
+            b.q.answer(applied);
         }
         bytes
     }
