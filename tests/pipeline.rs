@@ -483,3 +483,100 @@ fn on_memory_storage_a_writer_behind_another_catches_up_and_loses_nothing() {
     });
     check_log(&mem, 21);
 }
+
+// ---- Packed transactions (the JS package's fast path, `core::packed`):
+// on memory storage they commit at once from their bytes; otherwise, and
+// when another writer took the seq, they take the general path.
+
+/// `tx(i)` as `writes.js` packs it: cause, no actor or note, then each op's
+/// entity, type, delete, unset, ttlMs, validUntil and set.
+fn packed_tx(i: i32) -> waymark::core::packed::Packed {
+    use waymark::core::wire::{put_bool, put_f64, put_str, put_u64};
+    let mut w = Vec::new();
+    put_str(&mut w, &format!("c{i}"));
+    w.extend_from_slice(&[0, 0]); // no actor, no note
+    put_u64(&mut w, 2);
+    for (entity, attrs) in [("e".to_string(), vec!["a", "b"]), (format!("f:{i}"), vec!["v"])] {
+        put_str(&mut w, &entity);
+        w.extend_from_slice(&[0, 0, 0, 0, 0]); // type, delete, unset, ttlMs, validUntil
+        put_bool(&mut w, true);
+        put_u64(&mut w, attrs.len() as u64);
+        for a in attrs {
+            put_str(&mut w, a);
+            w.push(2); // a number, as JS sends every number
+            put_f64(&mut w, f64::from(i));
+        }
+    }
+    waymark::core::packed::pack(&w).expect("packs")
+}
+
+#[test]
+fn packed_transactions_commit_at_once_and_store_what_transact_stores() {
+    let packed = MemoryStorage::new();
+    let plain = MemoryStorage::new();
+    block_on(async {
+        let (_, opts) = common::clock(1_000.0);
+        let sp = Store::open(packed.clone(), opts.clone()).await.unwrap().scope(dims()).await.unwrap();
+        let sq = Store::open(plain.clone(), opts).await.unwrap().scope(dims()).await.unwrap();
+        // The first transaction of a scope also writes its header: the
+        // general path, in its turn.
+        assert!(!sp.commits_now());
+        assert_eq!(sp.commit_packed(packed_tx(1)).await.unwrap(), (1, 1_000.0));
+        sq.transact(tx(1), prov("c1")).await.unwrap();
+        for i in 2..=20 {
+            assert!(sp.commits_now());
+            // `ready` fails unless the commit completes in its first poll.
+            assert_eq!(common::ready(sp.commit_packed(packed_tx(i))).unwrap(), (i as u64, 1_000.0));
+            sq.transact(tx(i), prov(&format!("c{i}"))).await.unwrap();
+        }
+        // Issued together with a transaction ahead of it: in call order.
+        let both = join(sp.transact(tx(21), prov("c21")), sp.commit_packed(packed_tx(22))).await;
+        assert_eq!((both.0.unwrap().seq, both.1.unwrap().0), (21, 22));
+        sq.transact(tx(21), prov("c21")).await.unwrap();
+        sq.transact(tx(22), prov("c22")).await.unwrap();
+        assert_eq!(sp.entities(), sq.entities());
+    });
+    assert_eq!(common::dump(&packed), common::dump(&plain), "the same bytes, key for key");
+    check_log(&packed, 22);
+}
+
+#[test]
+fn a_packed_transaction_whose_seq_was_taken_commits_after_the_other() {
+    let mem = MemoryStorage::new();
+    block_on(async {
+        let a = Store::open(mem.clone(), StoreOptions::default()).await.unwrap();
+        let b = Store::open(mem.clone(), StoreOptions::default()).await.unwrap();
+        let sa = a.scope(dims()).await.unwrap();
+        sa.transact(tx(1), prov("c1")).await.unwrap();
+        let sb = b.scope(dims()).await.unwrap();
+        let mut seqs = Vec::new();
+        for i in 2..=21 {
+            // Each store is one transaction behind the other: every packed
+            // commit after the first finds its seq taken and catches up.
+            let scope = if i % 2 == 0 { &sa } else { &sb };
+            assert!(scope.commits_now());
+            seqs.push(common::ready(scope.commit_packed(packed_tx(i))).unwrap().0);
+        }
+        assert_eq!(seqs, (2..=21).collect::<Vec<u64>>());
+        assert_eq!(sa.refresh().await.unwrap(), 21);
+    });
+    check_log(&mem, 21);
+}
+
+#[test]
+fn packed_transactions_on_storage_that_waits_take_the_queue() {
+    let pipe = Pipe::default();
+    block_on(async {
+        let store = Store::open(pipe.clone(), StoreOptions::default()).await.unwrap();
+        let scope = store.scope(dims()).await.unwrap();
+        scope.transact(tx(1), prov("c1")).await.unwrap();
+        assert!(!scope.commits_now(), "this storage yields: nothing commits at once");
+        let answers = join_all((2..=11).map(|i| scope.commit_packed(packed_tx(i)))).await;
+        let seqs: Vec<u64> = answers.into_iter().map(|r| r.unwrap().0).collect();
+        assert_eq!(seqs, (2..=11).collect::<Vec<u64>>());
+        assert_eq!(pipe.runs().last(), Some(&(10, 10)), "the ten went through the queue together");
+        store.close();
+        assert_eq!(code(&scope.commit_packed(packed_tx(12)).await.unwrap_err()), "CLOSED");
+    });
+    check_log(&pipe.mem, 11);
+}

@@ -14,6 +14,7 @@ use crate::core::value::Value;
 use crate::core::wire::Reader;
 use super::scope::JsScope;
 use crate::error::{Error, Result};
+use crate::core::packed;
 use std::cell::RefCell;
 
 #[wasm_bindgen(js_class = Scope)]
@@ -143,6 +144,24 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The answer of a transaction that was to commit within its call: `true`
+/// with its seq and time at the start of the scratch buffer, or a rejected
+/// promise.
+fn answer_now(done: Option<Result<(u64, f64)>>) -> JsValue {
+    match done {
+        Some(Ok((seq, at))) => {
+            SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                s[..8].copy_from_slice(&(seq as f64).to_le_bytes());
+                s[8..16].copy_from_slice(&at.to_le_bytes());
+            });
+            JsValue::TRUE
+        }
+        Some(Err(e)) => reject(e).into(),
+        None => reject(Error::Storage("internal: a transaction expected to commit at once is still pending".into())).into(),
+    }
+}
+
 #[wasm_bindgen(js_class = Scope)]
 impl JsScope {
     /// Grows the scratch buffer to at least `len` bytes (keeping its bytes)
@@ -168,25 +187,23 @@ impl JsScope {
     /// `undefined` to send the call to the public path.
     #[wasm_bindgen(js_name = __transactScratch, skip_typescript)]
     pub fn transact_scratch(&self, len: usize) -> JsValue {
-        // Parsed (copied out) before anything else runs: a JS callback
-        // during the commit (a clock, an adapter) may encode into the buffer.
+        let scope = self.scope();
+        // Done within this call when the scope commits at once (the future
+        // may borrow the scope). The bytes are copied out of the buffer
+        // before anything else runs: a JS callback during the commit (the
+        // clock) may encode another transaction into it.
+        let at_once = scope.commits_now() && can_poll_now();
+        if at_once {
+            // Most transactions: the packed bytes become the log record
+            // (`core::packed`), without building ops.
+            if let Some(p) = SCRATCH.with(|s| s.borrow().get(..len).and_then(packed::pack)) {
+                return answer_now(poll_in_place(scope.commit_packed(p)));
+            }
+        }
         let parsed = SCRATCH.with(|s| s.borrow().get(..len).and_then(parse_transaction));
         let Some((ops, prov)) = parsed else { return JsValue::UNDEFINED };
-        let scope = self.scope();
-        if scope.commits_now() && can_poll_now() {
-            // Done within this call: the future may borrow the scope.
-            return match poll_in_place(scope.transact(ops, prov)) {
-                Some(Ok(t)) => {
-                    SCRATCH.with(|s| {
-                        let mut s = s.borrow_mut();
-                        s[..8].copy_from_slice(&(t.seq as f64).to_le_bytes());
-                        s[8..16].copy_from_slice(&t.at.to_le_bytes());
-                    });
-                    JsValue::TRUE
-                }
-                Some(Err(e)) => reject(e).into(),
-                None => reject(Error::Storage("internal: a transaction expected to commit at once is still pending".into())).into(),
-            };
+        if at_once {
+            return answer_now(poll_in_place(scope.transact(ops, prov)).map(|r| r.map(|t| (t.seq, t.at))));
         }
         let scope = scope.clone();
         spawn(async move { Ok(tx_info(&scope.transact(ops, prov).await?)) }).into()

@@ -271,6 +271,15 @@ impl<S: Storage> Scope<S> {
         Ok(bytes)
     }
 
+    /// Loads the scope's state again from storage, after an apply that may
+    /// have stopped part-way (`commit_packed`); left as it is if that fails.
+    async fn reload(&self) {
+        if let Ok((state, snap)) = load_scope(&self.store.inner.storage, &self.dims(), &self.cell.key).await {
+            *self.cell.state.borrow_mut() = state;
+            self.cell.snap.set(snap);
+        }
+    }
+
     /// Catches up with transactions and checkpoints written by other writers
     /// sharing the storage. Returns the latest seq.
     pub async fn refresh(&self) -> Result<u64> {

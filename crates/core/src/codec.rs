@@ -18,8 +18,10 @@ use crate::value::Value;
 use crate::wire::{put_bool, put_f64, put_opt_f64, put_opt_str, put_str, put_u64, put_value, Reader, Wire, WireError};
 use crate::error::{Error, Result};
 
+mod commit;
 mod replay;
 mod snapshot;
+pub(crate) use commit::apply_tx;
 pub use replay::Replay;
 pub use snapshot::{decode_snapshot, decode_snapshot_base, encode_snapshot, SnapshotBase};
 #[cfg(test)]
@@ -173,6 +175,28 @@ fn take_op(r: &mut Reader<'_>) -> std::result::Result<OpRecord, WireError> {
 /// Encodes a log record.
 pub fn encode_tx(rec: &TxRecord) -> Vec<u8> {
     encode(KIND_TX, rec)
+}
+
+/// The most bytes [`tx_head`] writes.
+pub const TX_HEAD_MAX: usize = 2 + 10 + 8;
+
+/// The bytes of a log record before its cause: the record header, `seq`
+/// and `at`, in `out`; returns how many. [`encode_tx`] of a record is its
+/// head followed by the rest of its fields (for records assembled from
+/// their parts, `crate::packed`).
+pub fn tx_head(seq: u64, at: f64, out: &mut [u8; TX_HEAD_MAX]) -> usize {
+    out[0] = FORMAT_VERSION;
+    out[1] = KIND_TX;
+    // `put_u64`'s varint, written in place (no allocation per commit).
+    let (mut n, mut i) = (seq, 2);
+    while n >= 0x80 {
+        out[i] = n as u8 | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    out[i] = n as u8;
+    out[i + 1..i + 9].copy_from_slice(&at.to_le_bytes());
+    i + 9
 }
 
 /// Decodes a log record stored at `key`.

@@ -13,6 +13,8 @@ pub mod error;
 pub mod codec;
 pub mod diff;
 pub mod dims;
+#[doc(hidden)]
+pub mod packed;
 mod hist;
 mod names;
 pub mod read;

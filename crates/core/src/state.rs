@@ -163,10 +163,16 @@ impl ScopeState {
         for op in &rec.ops {
             self.apply_op(seq, op, &mut touched);
         }
+        self.ops_applied();
+        Ok(touched)
+    }
+
+    /// After a transaction's ops: repacks the fact map when an eighth of
+    /// its keys were inserted one by one (amortized O(1) per write).
+    pub(crate) fn ops_applied(&mut self) {
         if self.loose > 1024 && self.loose * 8 > self.facts.len() {
             self.compact();
         }
-        Ok(touched)
     }
 
     /// Checks that a transaction `(seq, at)` may follow the state; its seq as stored.
@@ -227,7 +233,9 @@ impl ScopeState {
         e
     }
 
-    /// Retracts one attribute (`Unset`), if it is live.
+    /// Retracts one attribute (`Unset`), if it is live. (Not inlined, like
+    /// `delete`: rare next to sets, and called from each applier.)
+    #[inline(never)]
     pub fn unset(&mut self, seq: u32, entity: &str, attr: &str, touched: &mut Vec<FactKey>) {
         if let (Some(e), Some(a)) = (self.names.get(entity), self.names.get(attr)) {
             self.retract((e, a), seq, touched);
@@ -235,6 +243,7 @@ impl ScopeState {
     }
 
     /// Retracts every attribute of an entity and clears its type (`Delete`).
+    #[inline(never)]
     pub fn delete(&mut self, seq: u32, entity: &str, touched: &mut Vec<FactKey>) {
         let Some(e) = self.names.get(entity) else { return };
         let keys: Vec<FactKey> = self.facts.range((e, 0)..(e, TYPE_ATTR)).map(|(k, _)| *k).collect();
@@ -244,7 +253,7 @@ impl ScopeState {
         self.write_type(e, seq, None, touched);
     }
 
-    fn write(&mut self, key: FactKey, v: Version, until: f64, touched: &mut Vec<FactKey>) {
+    pub(crate) fn write(&mut self, key: FactKey, v: Version, until: f64, touched: &mut Vec<FactKey>) {
         touched.push(key);
         match self.facts.get_mut(&key) {
             Some(h) => h.write(v, until),

@@ -78,11 +78,17 @@ use crate::core::state::ScopeState;
 use crate::core::tx::{Op, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
 use crate::error::{Error, Result};
 use crate::storage::{keys, Storage};
+use crate::core::packed::Packed;
 
 mod queue;
 
 pub(crate) use queue::Queue;
 use queue::{Entry, Fired, Front, Queued, Signal, YieldOnce};
+
+/// The provenance and ops of a packed transaction, for the general path.
+fn unpack(p: &mut Packed) -> Result<(Provenance, Vec<Op>)> {
+    p.unpack().ok_or_else(|| Error::Storage("internal: a packed transaction does not decode".into()))
+}
 
 /// At most this many transactions, or this many encoded bytes (a larger
 /// single record still goes, alone), per `create_all`.
@@ -240,6 +246,60 @@ impl<S: Storage> Scope<S> {
         }
         q.give_back(rec);
         self.commit_one(q).await
+    }
+
+    /// Commits a transaction packed by the JS package's fast path
+    /// ([`crate::core::packed`]) as [`Scope::commit_alone`] commits one,
+    /// with its log record written from the packed bytes and applied from
+    /// its own bytes (`codec::apply_tx`): no ops are built. For a scope
+    /// that [`Scope::commits_now`] (the caller checks); otherwise, and when
+    /// another writer took the seq, the transaction takes the general path
+    /// with the ops its record holds. Answers its seq and time.
+    pub async fn commit_packed(&self, mut p: Packed) -> Result<(u64, f64)> {
+        self.store.check_open()?;
+        let guard = if self.commits_now() { self.cell.write.try_lock() } else { None };
+        let Some(guard) = guard else {
+            let (prov, ops) = unpack(&mut p)?;
+            return self.transact(ops, prov).await.map(|t| (t.seq, t.at));
+        };
+        let _held = Held { queue: &self.cell.queue, _guard: guard };
+        let now = self.store.now();
+        if !now.is_finite() {
+            return Err(Error::invalid("the clock returned a non-finite time"));
+        }
+        let (seq, last_at) = self.with_state(|st| (st.seq() + 1, st.last_at()));
+        let at = last_at.map_or(now, |last| now.max(last));
+        let rec = p.record(seq, at);
+        let len = rec.len();
+        if len > MAX_TX_BYTES {
+            return Err(Error::TooLarge { what: "the transaction".into(), size: len, limit: MAX_TX_BYTES });
+        }
+        let mut key = self.cell.log_key.take();
+        keys::log_into(&mut key, &self.cell.key, seq);
+        let created = self.store.inner.storage.put_if_absent(&key, rec.to_vec()).await;
+        let applied = match created {
+            Ok(true) => {
+                let applied = p.apply(&mut self.cell.state.borrow_mut(), &key);
+                if applied.is_err() {
+                    // Not for a record `pack` made (it checked the input);
+                    // the state may be part-way: loaded again, with the record.
+                    self.reload().await;
+                }
+                applied.map(|()| true)
+            }
+            other => other,
+        };
+        self.cell.log_key.set(key);
+        if applied? {
+            let mut snap = self.cell.snap.get();
+            snap.tail_bytes += len;
+            self.cell.snap.set(snap);
+            self.maybe_snapshot().await;
+            return Ok((seq, at));
+        }
+        let (prov, ops) = unpack(&mut p)?;
+        let q = Queued::new(prov, ops)?;
+        self.commit_one(&q).await.map(|t| (t.seq, t.at))
     }
 
     /// The write lock, in call order: waits until every transaction queued
