@@ -43,7 +43,9 @@
 //! completes within its own call) skips all this: it takes the lock and
 //! creates its record there and then ([`Scope::commits_now`],
 //! [`Scope::commit_alone`]), and only a lost seq claim sends it down the
-//! one-at-a-time path.
+//! one-at-a-time path. A transaction from the JS package's fast path does
+//! the same from its packed bytes ([`Scope::commit_packed`]): its record is
+//! written and applied from those bytes, without ops being built.
 //!
 //! Call order is kept. The queue is first in, first out, and only the lock
 //! holder takes from it, so seqs follow the order of the `transact` calls.
@@ -155,6 +157,9 @@ impl<S: Storage> Scope<S> {
         if self.commits_now() {
             if let Some(guard) = self.cell.write.try_lock() {
                 let _held = Held { queue, _guard: guard };
+                if self.seq() == 0 {
+                    return self.commit_one(&me).await;
+                }
                 return self.commit_alone(&me).await;
             }
         }
@@ -205,20 +210,18 @@ impl<S: Storage> Scope<S> {
     }
 
     /// Whether a `transact` called now commits at once, in its first poll,
-    /// without queueing: the storage is instant (memory), nothing is queued,
-    /// the write lock is free and the scope already has a transaction (the
-    /// first one also writes the header and genesis record, and takes the
-    /// queue). On memory storage that is nearly every transaction: the
+    /// without queueing: the storage is instant (memory), nothing is queued
+    /// and the write lock is free. (The scope's first transaction, which
+    /// also writes its header and genesis record, then takes the
+    /// one-at-a-time path under the lock: every storage call completes at
+    /// once there too.) On memory storage that is nearly every transaction: the
     /// queue, the run and the copies of the record it needs (the provenance
     /// and ops of a queued transaction are copied once per attempt,
     /// `commit_one`) are for transactions that wait. The JS
     /// bindings poll such a transaction in place instead of boxing it
     /// (`bindings::error::poll_in_place`).
     pub fn commits_now(&self) -> bool {
-        self.store.inner.storage.instant()
-            && self.cell.queue.is_empty()
-            && self.seq() > 0
-            && self.cell.write.try_lock().is_some()
+        self.store.inner.storage.instant() && self.cell.queue.is_empty() && self.cell.write.try_lock().is_some()
     }
 
     /// Commits `q` on its own, write lock held: its record is created with
@@ -263,6 +266,11 @@ impl<S: Storage> Scope<S> {
             return self.transact(ops, prov).await.map(|t| (t.seq, t.at));
         };
         let _held = Held { queue: &self.cell.queue, _guard: guard };
+        if self.seq() == 0 {
+            // The scope's first transaction also writes its header.
+            let (prov, ops) = unpack(&mut p)?;
+            return self.commit_one(&Queued::new(prov, ops)?).await.map(|t| (t.seq, t.at));
+        }
         let now = self.store.now();
         if !now.is_finite() {
             return Err(Error::invalid("the clock returned a non-finite time"));
