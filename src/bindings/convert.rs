@@ -395,18 +395,18 @@ fn op(v: &JsValue, at: &At<'_>, out: &mut Vec<Op>) -> Result<()> {
 }
 
 /// One op object's parts, read and checked one by one.
-pub(crate) struct OpParts {
-    pub entity: String,
-    pub ty: Option<String>,
-    pub delete: bool,
-    pub unset: Option<Vec<String>>,
-    pub set: Option<Vec<(String, Value)>>,
-    pub expiry: Option<Expiry>,
+struct OpParts {
+    entity: String,
+    ty: Option<String>,
+    delete: bool,
+    unset: Option<Vec<String>>,
+    set: Option<Vec<(String, Value)>>,
+    expiry: Option<Expiry>,
 }
 
 /// Checks how an op's parts go together and expands it, in this order, to
-/// delete, unset and set (the public path and the JS fast path, `fast.rs`).
-pub(crate) fn expand(p: OpParts, at: &At<'_>, out: &mut Vec<Op>) -> Result<()> {
+/// delete, unset and set (as `core::packed` does for the JS fast path).
+fn expand(p: OpParts, at: &At<'_>, out: &mut Vec<Op>) -> Result<()> {
     let OpParts { entity, ty, delete, unset, set, expiry } = p;
     if expiry.is_some() && set.is_none() {
         return Err(at.err("gives ttlMs/validUntil without `set` (they apply to the attributes of its set)"));

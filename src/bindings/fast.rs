@@ -6,12 +6,10 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::convert::{self, At, OpParts};
+use super::convert::{self, At};
 use super::dto::Json;
 use super::error::{can_poll_now, poll_in_place, reject, spawn, to_js};
-use crate::core::tx::{Expiry, Op, Provenance};
-use crate::core::value::Value;
-use crate::core::wire::Reader;
+use crate::core::tx::TxInfo;
 use super::scope::JsScope;
 use crate::error::{Error, Result};
 use crate::core::packed;
@@ -74,65 +72,6 @@ pub fn tx_info(t: &crate::core::tx::TxInfo) -> JsValue {
     o.into()
 }
 
-/// `v` as the public path builds it: objects with sorted, unique keys
-/// (`Value::object`; JS sends them in its own order) and finite numbers.
-fn normalized(v: Value) -> Option<Value> {
-    Some(match v {
-        Value::Number(n) if !n.get().is_finite() => return None,
-        Value::Array(items) => Value::Array(items.into_vec().into_iter().map(normalized).collect::<Option<_>>()?),
-        Value::Object(fields) => Value::object(
-            fields.into_vec().into_iter().map(|(k, v)| Some((k, normalized(v)?))).collect::<Option<Vec<_>>>()?,
-        ),
-        v => v,
-    })
-}
-
-/// The ops and provenance `writes.js` encoded, or `None` when the bytes are
-/// not exactly what the public path would accept (the caller falls back to
-/// it, and it reports the problem). The layout, in the stored records'
-/// postcard format (`core::wire`): cause, actor?, note?, then the ops, each
-/// entity, type?, delete, unset?, ttlMs?, validUntil?, set?.
-fn parse_transaction(bytes: &[u8]) -> Option<(Vec<Op>, Provenance)> {
-    let mut r = Reader::new(bytes);
-    let r = &mut r;
-    let cause = r.string().ok()?;
-    let actor = r.option(Reader::string).ok()?;
-    let note = r.option(Reader::string).ok()?;
-    let n = r.seq_len().ok()?;
-    if cause.is_empty() || n == 0 {
-        return None;
-    }
-    let mut ops = Vec::with_capacity(n);
-    let at = At::root("ops");
-    for _ in 0..n {
-        let entity = r.string().ok()?;
-        let ty = r.option(Reader::string).ok()?;
-        let delete = r.bool().ok()?;
-        let unset = r.option(|r| r.vec(Reader::string)).ok()?;
-        let ttl = r.option(Reader::f64).ok()?;
-        let until = r.option(Reader::f64).ok()?;
-        let set = r.option(|r| r.vec(|r| Ok((r.string()?, r.value()?)))).ok()?;
-        if entity.is_empty() || ty.as_ref().is_some_and(String::is_empty) {
-            return None;
-        }
-        let expiry = match (ttl, until) {
-            (Some(ms), None) if ms >= 0.0 && ms.is_finite() => Some(Expiry::TtlMs(ms)),
-            (None, Some(t)) if t.is_finite() => Some(Expiry::ValidUntil(t)),
-            (None, None) => None,
-            _ => return None,
-        };
-        let set = match set {
-            Some(s) => Some(s.into_iter().map(|(k, v)| Some((k, normalized(v)?))).collect::<Option<Vec<_>>>()?),
-            None => None,
-        };
-        convert::expand(OpParts { entity, ty, delete, unset, set, expiry }, &at, &mut ops).ok()?;
-    }
-    if !r.rest().is_empty() {
-        return None;
-    }
-    Some((ops, Provenance { cause, actor, note }))
-}
-
 thread_local! {
     /// The bytes of the transaction `writes.js` is encoding, written by JS
     /// straight into wasm memory (`Scope.__wmScratch`), and, after a transaction
@@ -142,24 +81,6 @@ thread_local! {
     /// externref and two property crossings (BENCHMARKS.md "Writes,
     /// session 5").
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The answer of a transaction that was to commit within its call: `true`
-/// with its seq and time at the start of the scratch buffer, or a rejected
-/// promise.
-fn answer_now(done: Option<Result<(u64, f64)>>) -> JsValue {
-    match done {
-        Some(Ok((seq, at))) => {
-            SCRATCH.with(|s| {
-                let mut s = s.borrow_mut();
-                s[..8].copy_from_slice(&(seq as f64).to_le_bytes());
-                s[8..16].copy_from_slice(&at.to_le_bytes());
-            });
-            JsValue::TRUE
-        }
-        Some(Err(e)) => reject(e).into(),
-        None => reject(Error::Storage("internal: a transaction expected to commit at once is still pending".into())).into(),
-    }
 }
 
 #[wasm_bindgen(js_class = Scope)]
@@ -187,25 +108,33 @@ impl JsScope {
     /// `undefined` to send the call to the public path.
     #[wasm_bindgen(js_name = __transactScratch, skip_typescript)]
     pub fn transact_scratch(&self, len: usize) -> JsValue {
-        let scope = self.scope();
-        // Done within this call when the scope commits at once (the future
-        // may borrow the scope). The bytes are copied out of the buffer
+        // Rewritten into its log record (`core::packed`), out of the buffer,
         // before anything else runs: a JS callback during the commit (the
-        // clock) may encode another transaction into it.
-        let at_once = scope.commits_now() && can_poll_now();
-        if at_once {
-            // Most transactions: the packed bytes become the log record
-            // (`core::packed`), without building ops.
-            if let Some(p) = SCRATCH.with(|s| s.borrow().get(..len).and_then(packed::pack)) {
-                return answer_now(poll_in_place(scope.commit_packed(p)));
-            }
-        }
-        let parsed = SCRATCH.with(|s| s.borrow().get(..len).and_then(parse_transaction));
-        let Some((ops, prov)) = parsed else { return JsValue::UNDEFINED };
-        if at_once {
-            return answer_now(poll_in_place(scope.transact(ops, prov)).map(|r| r.map(|t| (t.seq, t.at))));
+        // clock) may encode another transaction into it. Bytes the public
+        // path would refuse: `undefined`, and that path reports the problem.
+        let Some(p) = SCRATCH.with(|s| s.borrow().get(..len).and_then(packed::pack)) else { return JsValue::UNDEFINED };
+        let scope = self.scope();
+        if scope.commits_now() && can_poll_now() {
+            // Done within this call: the future may borrow the scope.
+            return match poll_in_place(scope.commit_packed(p)) {
+                Some(Ok((seq, at))) => {
+                    SCRATCH.with(|s| {
+                        let mut s = s.borrow_mut();
+                        s[..8].copy_from_slice(&(seq as f64).to_le_bytes());
+                        s[8..16].copy_from_slice(&at.to_le_bytes());
+                    });
+                    JsValue::TRUE
+                }
+                Some(Err(e)) => reject(e).into(),
+                None => reject(Error::Storage("internal: a transaction expected to commit at once is still pending".into())).into(),
+            };
         }
         let scope = scope.clone();
-        spawn(async move { Ok(tx_info(&scope.transact(ops, prov).await?)) }).into()
+        let cause = p.cause().to_owned();
+        spawn(async move {
+            let (seq, at) = scope.commit_packed(p).await?;
+            Ok(tx_info(&TxInfo { seq, at, cause }))
+        })
+        .into()
     }
 }

@@ -4,21 +4,25 @@
 //!
 //! The packed layout, in the stored records' postcard format
 //! ([`crate::wire`]): cause, actor?, note?, then the ops, each entity,
-//! type?, delete, unset?, ttlMs?, validUntil?, set?. The bindings'
-//! `parse_transaction` reads the same bytes into ops for the general commit
-//! path. For a scope that commits at once (the store's
-//! `Scope::commit_packed`), [`pack`] instead checks them and rewrites them
-//! straight into the log record the general path would store (the same
-//! bytes: compared by the tests below and by the JS package's equivalence
-//! test), and [`Packed::apply`] applies that record from its bytes. No
-//! strings, op lists or values are built but those the state keeps.
+//! type?, delete, unset?, ttlMs?, validUntil?, set?. [`pack`] checks the
+//! bytes and rewrites them straight into the log record the general path
+//! (ops read from JS objects, `resolve_ops`, `encode_tx`) would store: the
+//! same bytes, compared by the tests below and by the JS package's
+//! equivalence test. For a scope that commits at once (the store's
+//! `Scope::commit_packed`), [`Packed::apply`] then applies that record from
+//! its bytes: no strings, op lists or values are built but those the state
+//! keeps.
 //!
-//! [`pack`] takes only what the general path would accept unchanged, and
-//! answers `None` for anything else, which then takes that path (and gets
-//! its answers and errors): a `ttlMs` (its record depends on the commit
-//! time), an object value whose keys are not in order (the general path
-//! sorts them), numbers that are not finite, empty causes or entities,
-//! bytes that are not well-formed.
+//! The bindings decode nothing else from these bytes: a transaction that
+//! does not commit at once (IndexedDB, Workers storage, a queue ahead of
+//! it) goes through [`Packed::unpack`] to the general path. [`pack`]
+//! answers `None` for bytes the general path would refuse (an empty cause
+//! or entity, numbers that are not finite, a `ttlMs` that is negative,
+//! values nested deeper than a stored value may be, bytes that are not
+//! well-formed):
+//! `writes.js` then calls the public method, which reports the problem.
+//! An object value whose keys are not in order is stored as the general
+//! path stores it, sorted.
 
 use std::cell::Cell;
 
@@ -26,9 +30,10 @@ use crate::codec::{self, tx_head, TX_HEAD_MAX};
 use crate::error::Result;
 use crate::state::ScopeState;
 use crate::tx::{Expiry, Op, OpRecord, Provenance, TxRecord};
+use crate::value::Value;
 use crate::wire::{as_int, put_f64, put_opt_str, put_str, put_u64, zigzag, Reader};
 
-/// Nesting accepted here; deeper values take the general path. The JS
+/// Nesting copied as it is; deeper values are read whole (`value`). The JS
 /// encoder stops at 100 levels; stored values may nest 256.
 const MAX_DEPTH: usize = 100;
 
@@ -46,6 +51,9 @@ pub struct Packed {
     body: usize,
     /// Where the record starts (its head), once [`Packed::record`] wrote it.
     start: usize,
+    /// The ops with a `ttlMs`: (the record's op index, where its
+    /// `validUntil` goes, the ms). Empty (no allocation) without TTLs.
+    ttls: Vec<(usize, usize, f64)>,
 }
 
 thread_local! {
@@ -57,6 +65,10 @@ impl Packed {
     /// The log record for `seq` and `at`: its head written into the room
     /// before its fields. May be called again with another seq.
     pub fn record(&mut self, seq: u64, at: f64) -> &[u8] {
+        for &(_, pos, ms) in &self.ttls {
+            // Counted from the commit's time, as `resolve_ops` counts it.
+            self.buf[pos..pos + 8].copy_from_slice(&(at + ms).to_le_bytes());
+        }
         let mut head = [0; TX_HEAD_MAX];
         let n = tx_head(seq, at, &mut head);
         self.start = self.body - n;
@@ -80,11 +92,17 @@ impl Packed {
     /// [`pack`] does not let happen.
     pub fn unpack(&mut self) -> Option<(Provenance, Vec<Op>)> {
         let TxRecord { cause, actor, note, ops, .. } = codec::decode_tx("", self.record(1, 0.0)).ok()?;
+        let ttls = &self.ttls;
         let ops = ops
             .into_iter()
-            .map(|op| match op {
+            .enumerate()
+            .map(|(i, op)| match op {
                 OpRecord::Set { entity, ty, attrs, valid_until } => {
-                    Some(Op::Set { entity, ty, attrs, expiry: valid_until.map(Expiry::ValidUntil) })
+                    let expiry = match ttls.iter().find(|t| t.0 == i) {
+                        Some(&(_, _, ms)) => Some(Expiry::TtlMs(ms)),
+                        None => valid_until.map(Expiry::ValidUntil),
+                    };
+                    Some(Op::Set { entity, ty, attrs, expiry })
                 }
                 OpRecord::Unset { entity, attrs } => Some(Op::Unset { entity, attrs }),
                 OpRecord::Delete { entity } => Some(Op::Delete { entity }),
@@ -92,6 +110,11 @@ impl Packed {
             })
             .collect::<Option<Vec<_>>>()?;
         Some((Provenance { cause, actor, note }, ops))
+    }
+
+    /// The transaction's cause.
+    pub fn cause(&self) -> &str {
+        Reader::new(&self.buf[self.body..]).str().unwrap_or_default()
     }
 }
 
@@ -110,7 +133,7 @@ pub fn pack(bytes: &[u8]) -> Option<Packed> {
     let mut buf = BUF.with(Cell::take);
     buf.clear();
     buf.resize(TX_HEAD_MAX, 0);
-    let mut p = Packed { buf, body: TX_HEAD_MAX, start: TX_HEAD_MAX };
+    let mut p = Packed { buf, body: TX_HEAD_MAX, start: TX_HEAD_MAX, ttls: Vec::new() };
     let mut r = Reader::new(bytes);
     let cause = r.str().ok()?;
     let actor = r.option(Reader::str).ok()?;
@@ -131,7 +154,7 @@ pub fn pack(bytes: &[u8]) -> Option<Packed> {
     // provenance moved up to meet it.
     let mut count = 0;
     for _ in 0..n {
-        count += op(&mut r, w)?;
+        count += op(&mut r, w, count, &mut p.ttls)?;
     }
     if !r.rest().is_empty() {
         return None;
@@ -146,8 +169,9 @@ pub fn pack(bytes: &[u8]) -> Option<Packed> {
     Some(p)
 }
 
-/// One packed op as its records; how many.
-fn op(r: &mut Reader<'_>, w: &mut Vec<u8>) -> Option<u64> {
+/// One packed op as its records; how many. `index` is the record's op
+/// count so far; a `ttlMs` is noted in `ttls`.
+fn op(r: &mut Reader<'_>, w: &mut Vec<u8>, index: u64, ttls: &mut Vec<(usize, usize, f64)>) -> Option<u64> {
     let entity = r.str().ok()?;
     let ty = r.option(Reader::str).ok()?;
     let delete = r.bool().ok()?;
@@ -171,16 +195,17 @@ fn op(r: &mut Reader<'_>, w: &mut Vec<u8>) -> Option<u64> {
         }
         count += 1;
     }
-    if r.option(Reader::f64).ok()?.is_some() {
-        return None; // ttlMs: the general path resolves it at the commit time
-    }
+    let ttl = r.option(Reader::f64).ok()?;
     let until = r.option(Reader::f64).ok()?;
-    if until.is_some_and(|t| !t.is_finite()) {
-        return None;
+    match (ttl, until) {
+        (Some(ms), None) if ms >= 0.0 && ms.is_finite() => {}
+        (None, Some(t)) if t.is_finite() => {}
+        (None, None) => {}
+        _ => return None,
     }
     let set = r.bool().ok()?;
-    if !set && (until.is_some() || (ty.is_none() && count == 0)) {
-        return None; // validUntil without set, or an op that does nothing
+    if !set && (ttl.is_some() || until.is_some() || (ty.is_none() && count == 0)) {
+        return None; // an expiry without set, or an op that does nothing
     }
     if set || ty.is_some() {
         w.push(0);
@@ -196,9 +221,18 @@ fn op(r: &mut Reader<'_>, w: &mut Vec<u8>) -> Option<u64> {
         } else {
             w.push(0);
         }
-        w.push(until.is_some().into());
-        if let Some(t) = until {
-            put_f64(w, t);
+        match (ttl, until) {
+            (Some(ms), _) => {
+                // Written by `Packed::record`, once the time is known.
+                w.push(1);
+                ttls.push(((index + count) as usize, w.len(), ms));
+                put_f64(w, 0.0);
+            }
+            (None, Some(t)) => {
+                w.push(1);
+                put_f64(w, t);
+            }
+            (None, None) => w.push(0),
         }
         count += 1;
     }
@@ -206,8 +240,38 @@ fn op(r: &mut Reader<'_>, w: &mut Vec<u8>) -> Option<u64> {
 }
 
 /// One value, as `wire::put_value` writes it: integers as integers (format
-/// version 2), objects only with their keys in order.
+/// version 2), objects with their keys in order.
 fn value(r: &mut Reader<'_>, w: &mut Vec<u8>, depth: usize) -> Option<()> {
+    let (from, at) = (r.rest(), w.len());
+    if copy_value(r, w, depth).is_some() {
+        return Some(());
+    }
+    // An object whose keys are not in order (JS keeps insertion order), or
+    // bad input: read whole, as the general path reads it, then written
+    // with its objects sorted (`Value::object`, the last of equal keys).
+    w.truncate(at);
+    *r = Reader::new(from);
+    let v = sorted(r.value().ok()?)?;
+    v.validate().ok()?;
+    crate::wire::put_value(w, &v);
+    Some(())
+}
+
+/// `v` with its objects' keys sorted, or `None` for a number that is not finite.
+fn sorted(v: Value) -> Option<Value> {
+    Some(match v {
+        Value::Number(n) if !n.get().is_finite() => return None,
+        Value::Array(items) => Value::Array(items.into_vec().into_iter().map(sorted).collect::<Option<_>>()?),
+        Value::Object(fields) => {
+            Value::object(fields.into_vec().into_iter().map(|(k, v)| Some((k, sorted(v)?))).collect::<Option<Vec<_>>>()?)
+        }
+        v => v,
+    })
+}
+
+/// [`value`] for a value whose objects all have their keys in order:
+/// copied without building it; `None` otherwise.
+fn copy_value(r: &mut Reader<'_>, w: &mut Vec<u8>, depth: usize) -> Option<()> {
     match r.u32().ok()? {
         0 => w.push(0),
         1 => {
@@ -248,7 +312,7 @@ fn value(r: &mut Reader<'_>, w: &mut Vec<u8>, depth: usize) -> Option<()> {
                     prev = Some(key);
                     put_str(w, key);
                 }
-                value(r, w, depth + 1)?;
+                copy_value(r, w, depth + 1)?;
             }
         }
         _ => return None,
@@ -305,7 +369,8 @@ mod tests {
         ty: Option<String>,
         delete: bool,
         unset: Option<Vec<String>>,
-        until: Option<f64>,
+        /// `ttlMs` (`true`) or `validUntil`.
+        expiry: Option<(bool, f64)>,
         set: Option<Vec<(String, Value)>>,
     }
 
@@ -323,10 +388,14 @@ mod tests {
                 put_u64(w, u.len() as u64);
                 u.iter().for_each(|a| put_str(w, a));
             }
-            put_bool(w, false); // ttlMs
-            put_bool(w, op.until.is_some());
-            if let Some(t) = op.until {
-                put_f64(w, t);
+            for ttl in [true, false] {
+                match op.expiry {
+                    Some((is_ttl, n)) if is_ttl == ttl => {
+                        put_bool(w, true);
+                        put_f64(w, n);
+                    }
+                    _ => put_bool(w, false),
+                }
             }
             put_bool(w, op.set.is_some());
             if let Some(s) = &op.set {
@@ -339,7 +408,8 @@ mod tests {
         }
     }
 
-    /// The ops the bindings make of a packed op (`convert::expand`).
+    /// The ops the bindings make of a packed op (`convert::expand`), with
+    /// their values as the bindings read them (objects sorted).
     fn expand(op: &JsOp) -> Vec<Op> {
         let mut out = Vec::new();
         if op.delete {
@@ -352,8 +422,8 @@ mod tests {
             out.push(Op::Set {
                 entity: op.entity.clone(),
                 ty: op.ty.clone(),
-                attrs: op.set.clone().unwrap_or_default(),
-                expiry: op.until.map(Expiry::ValidUntil),
+                attrs: op.set.iter().flatten().map(|(k, v)| (k.clone(), sorted(v.clone()).unwrap())).collect(),
+                expiry: op.expiry.map(|(ttl, n)| if ttl { Expiry::TtlMs(n) } else { Expiry::ValidUntil(n) }),
             });
         }
         out
@@ -380,7 +450,12 @@ mod tests {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::array),
                 // Sorted keys, as a stored object has them.
-                proptest::collection::btree_map("[a-d]{0,2}", inner, 0..4).prop_map(Value::object),
+                proptest::collection::btree_map("[a-d]{0,2}", inner.clone(), 0..4).prop_map(Value::object),
+                // Keys in any order, some twice: what a JS object may send
+                // (insertion order; the same key twice only in crafted bytes).
+                proptest::collection::vec(("[a-d]{0,2}", inner), 0..4).prop_map(|f| {
+                    Value::Object(f.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect())
+                }),
             ]
         })
     }
@@ -391,12 +466,12 @@ mod tests {
             proptest::option::of("T|U"),
             any::<bool>(),
             proptest::option::of(proptest::collection::vec("a[0-3]", 0..3)),
-            proptest::option::of(-1e3..1e15f64),
+            proptest::option::of((any::<bool>(), 0.0..1e15f64)),
             proptest::option::of(proptest::collection::vec(("a[0-3]|__proto__|", value()), 0..4)),
         )
-            .prop_map(|(entity, ty, delete, unset, until, set)| {
-                let until = until.filter(|_| set.is_some());
-                JsOp { entity, ty, delete, unset, until, set }
+            .prop_map(|(entity, ty, delete, unset, expiry, set)| {
+                let expiry = expiry.filter(|_| set.is_some());
+                JsOp { entity, ty, delete, unset, expiry, set }
             })
             .prop_filter("does something", |op| op.delete || op.unset.is_some() || op.set.is_some() || op.ty.is_some())
     }
@@ -457,42 +532,40 @@ mod tests {
     }
 
     #[test]
-    fn what_the_general_path_must_take_is_not_packed() {
+    fn what_the_general_path_refuses_is_not_packed() {
         let p = Provenance::new("c");
-        let base = JsOp { entity: "e".into(), ty: None, delete: false, unset: None, until: None, set: Some(vec![("a".into(), Value::from(1))]) };
-        assert!(packed(&p, std::slice::from_ref(&base)).is_some());
-        let unsorted = Value::Object(vec![("b".into(), Value::Null), ("a".into(), Value::Null)].into_boxed_slice());
-        let twice = Value::Object(vec![("a".into(), Value::Null), ("a".into(), Value::Null)].into_boxed_slice());
-        let deep = (0..=MAX_DEPTH).fold(Value::Null, |v, _| Value::array([v]));
+        let base = JsOp { entity: "e".into(), ty: None, delete: false, unset: None, expiry: None, set: Some(vec![("a".into(), Value::from(1))]) };
+        let with = |v: Value| JsOp { set: Some(vec![("a".into(), v)]), ..base.clone() };
+        let nest = |levels: usize| (0..levels).fold(Value::Null, |v, _| Value::array([v]));
+        let unsorted = |last: Value| Value::Object(vec![("b".into(), Value::Null), ("a".into(), last)].into_boxed_slice());
+        // Taken: objects out of order (sorted, by the slower path), values
+        // nested deeper than the copying path goes, TTLs.
+        for op in [with(unsorted(Value::Null)), with(nest(MAX_DEPTH + 50)), JsOp { expiry: Some((true, 500.0)), ..base.clone() }] {
+            assert!(packed(&p, std::slice::from_ref(&op)).is_some(), "{op:?}");
+        }
         let cases: Vec<(&str, Provenance, JsOp)> = vec![
             ("empty cause", Provenance::new(""), base.clone()),
             ("empty entity", p.clone(), JsOp { entity: String::new(), ..base.clone() }),
             ("empty type", p.clone(), JsOp { ty: Some(String::new()), ..base.clone() }),
             ("nothing to do", p.clone(), JsOp { set: None, ..base.clone() }),
-            ("validUntil without set", p.clone(), JsOp { set: None, delete: true, until: Some(5.0), ..base.clone() }),
-            ("validUntil not finite", p.clone(), JsOp { until: Some(f64::INFINITY), ..base.clone() }),
-            ("NaN value", p.clone(), JsOp { set: Some(vec![("a".into(), Value::from(f64::NAN))]), ..base.clone() }),
-            ("unsorted object", p.clone(), JsOp { set: Some(vec![("a".into(), unsorted)]), ..base.clone() }),
-            ("a key twice", p.clone(), JsOp { set: Some(vec![("a".into(), twice)]), ..base.clone() }),
-            ("too deep", p.clone(), JsOp { set: Some(vec![("a".into(), deep)]), ..base.clone() }),
+            ("validUntil without set", p.clone(), JsOp { set: None, delete: true, expiry: Some((false, 5.0)), ..base.clone() }),
+            ("ttlMs without set", p.clone(), JsOp { set: None, delete: true, expiry: Some((true, 5.0)), ..base.clone() }),
+            ("validUntil not finite", p.clone(), JsOp { expiry: Some((false, f64::INFINITY)), ..base.clone() }),
+            ("ttlMs negative", p.clone(), JsOp { expiry: Some((true, -1.0)), ..base.clone() }),
+            ("ttlMs not a number", p.clone(), JsOp { expiry: Some((true, f64::NAN)), ..base.clone() }),
+            ("NaN value", p.clone(), with(Value::from(f64::NAN))),
+            ("NaN in an object out of order", p.clone(), with(unsorted(Value::from(f64::NAN)))),
+            ("nested too deep", p.clone(), with(nest(300))),
         ];
         for (why, p, op) in cases {
             assert!(packed(&p, &[op]).is_none(), "{why}");
         }
-        // No ops, a ttlMs, trailing bytes.
+        // No ops; trailing bytes.
         let mut js = Vec::new();
         put_js(&mut js, &p, &[]);
         assert!(pack(&js).is_none(), "no ops");
         let mut js = Vec::new();
         put_js(&mut js, &p, std::slice::from_ref(&base));
-        let mut ttl = js.clone();
-        // From the end: the value (9 bytes), "a" (2), the attribute count,
-        // the set tag, the validUntil tag, then the ttlMs tag.
-        let at = ttl.len() - 15;
-        assert_eq!(ttl[at], 0);
-        ttl[at] = 1;
-        ttl.splice(at + 1..at + 1, 500f64.to_le_bytes());
-        assert!(pack(&ttl).is_none(), "ttlMs");
         js.push(0);
         assert!(pack(&js).is_none(), "trailing bytes");
     }

@@ -8,7 +8,7 @@
 // the format of the stored records (crates/core/src/wire.rs), of the tuple
 //   (cause, actor?, note?, [(entity, type?, delete, unset?, ttlMs?,
 //    validUntil?, set?)])
-// decoded by `parse_transaction` in src/bindings/fast.rs. (A JSON text
+// rewritten into the log record by `pack` in crates/core/src/packed.rs. (A JSON text
 // decoded by serde_json was measured first: +25 KB of gzipped wasm.)
 // This code only *accepts*: anything it is not sure about (a non-plain
 // object, an unknown key, undefined, -0, a lone surrogate, deep nesting, a
