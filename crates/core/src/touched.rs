@@ -19,15 +19,24 @@ pub struct Touched(Box<[u8]>);
 
 impl Touched {
     pub fn new(keys: &[FactKey]) -> Touched {
-        // Measured first, so that the list is allocated at its size (a
-        // shrinking `into_boxed_slice` was a `realloc` per transaction).
-        let len = deltas(keys).map(|(de, a_rel)| varint_len(de) + varint_len(a_rel)).sum();
-        let mut out = Vec::with_capacity(len);
+        if keys.len() <= SHORT {
+            // A commit's list is short: written on the stack, then allocated
+            // at its size (shrinking a vector was a `realloc` per commit).
+            let mut buf = [0u8; SHORT * 10];
+            let mut n = 0;
+            for (de, a_rel) in deltas(keys) {
+                n += put_u32(&mut buf[n..], de);
+                n += put_u32(&mut buf[n..], a_rel);
+            }
+            return Touched(Box::from(&buf[..n]));
+        }
+        // A reopen's lists are long: written into room for two bytes a key
+        // (what sorted lists take), then shrunk in place.
+        let mut out = Vec::with_capacity(keys.len() * 2 + 1);
         for (de, a_rel) in deltas(keys) {
             put_u64(&mut out, de.into());
             put_u64(&mut out, a_rel.into());
         }
-        debug_assert_eq!(out.len(), len);
         Touched(out.into_boxed_slice())
     }
 
@@ -64,9 +73,20 @@ fn deltas(keys: &[FactKey]) -> impl Iterator<Item = (u32, u32)> + '_ {
     })
 }
 
-/// Bytes of `n` as a LEB128 varint (`put_u64`).
-fn varint_len(n: u32) -> usize {
-    (32 - (n | 1).leading_zeros() as usize).div_ceil(7)
+/// Lists this long or shorter are written on the stack (at most 5 + 5
+/// bytes a key).
+const SHORT: usize = 8;
+
+/// `put_u64` of `n` into `buf` (room for 5 bytes); how many bytes.
+fn put_u32(buf: &mut [u8], mut n: u32) -> usize {
+    let mut i = 0;
+    while n >= 0x80 {
+        buf[i] = n as u8 | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    buf[i] = n as u8;
+    i + 1
 }
 
 #[cfg(test)]
@@ -75,11 +95,12 @@ mod tests {
     use crate::state::TYPE_ATTR;
 
     #[test]
-    fn varint_len_is_put_u64s_length() {
+    fn put_u32_is_put_u64() {
         for n in [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 0x1f_ffff, 0x20_0000, 0xfff_ffff, 0x1000_0000, u32::MAX] {
-            let mut w = Vec::new();
+            let (mut w, mut buf) = (Vec::new(), [0u8; 5]);
             put_u64(&mut w, n.into());
-            assert_eq!(varint_len(n), w.len(), "{n:#x}");
+            let len = put_u32(&mut buf, n);
+            assert_eq!(&buf[..len], &w[..], "{n:#x}");
         }
     }
 
@@ -89,7 +110,10 @@ mod tests {
         let t = Touched::new(&sorted);
         assert!(t.iter().eq(sorted.iter().copied()));
         assert!(t.0.len() < sorted.len() * 3, "{} bytes for {} keys", t.0.len(), sorted.len());
-        for odd in [vec![], vec![(0, 0)], vec![(5, 3), (2, 9), (2, 9), (2, 1), (0, TYPE_ATTR), (TYPE_ATTR, 0), (0, 0)]] {
+        let odd = vec![(5, 3), (2, 9), (2, 9), (2, 1), (0, TYPE_ATTR), (TYPE_ATTR, 0), (0, 0)];
+        // Short lists (on the stack, the longest at 10 bytes a key) and long ones.
+        let widest: Vec<FactKey> = (0..SHORT as u32).map(|i| (i.wrapping_mul(0x8000_0001), TYPE_ATTR)).collect();
+        for odd in [vec![], vec![(0, 0)], odd.clone(), widest, [&odd[..], &odd[..]].concat()] {
             assert!(Touched::new(&odd).iter().eq(odd.iter().copied()), "{odd:?}");
         }
     }
