@@ -196,14 +196,21 @@
     nonEmpty(entity);
     optional(type, nonEmpty);
     byte(del ? 1 : 0);
-    optional(unset, (u) => {
-      if (!Array.isArray(u)) throw FALLBACK;
-      varint(u.length);
-      for (let i = 0; i < u.length; i++) str(u[i]);
-    });
+    // No closures for the last fields: this runs once per op.
+    if (unset === undefined) byte(0);
+    else {
+      if (!Array.isArray(unset)) throw FALLBACK;
+      byte(1);
+      varint(unset.length);
+      for (let i = 0; i < unset.length; i++) str(unset[i]);
+    }
     optional(ttl, f64);
     optional(until, f64);
-    optional(set, (s) => fields(s, 0));
+    if (set === undefined) byte(0);
+    else {
+      byte(1);
+      fields(set, 0);
+    }
   }
   let busy = false; // a getter that writes while we encode: its call takes the Rust path
   function encode(ops, prov) {
