@@ -87,11 +87,6 @@ mod queue;
 pub(crate) use queue::Queue;
 use queue::{Entry, Fired, Front, Queued, Signal, YieldOnce};
 
-/// The provenance and ops of a packed transaction, for the general path.
-fn unpack(p: &mut Packed) -> Result<(Provenance, Vec<Op>)> {
-    p.unpack().ok_or_else(|| Error::Storage("internal: a packed transaction does not decode".into()))
-}
-
 /// At most this many transactions, or this many encoded bytes (a larger
 /// single record still goes, alone), per `create_all`.
 const MAX_RUN: usize = 1000;
@@ -254,23 +249,30 @@ impl<S: Storage> Scope<S> {
     /// Commits a transaction packed by the JS package's fast path
     /// ([`crate::core::packed`]) as [`Scope::commit_alone`] commits one,
     /// with its log record written from the packed bytes and applied from
-    /// its own bytes (`codec::apply_tx`): no ops are built. For a scope
-    /// that [`Scope::commits_now`] (the caller checks); otherwise, and when
-    /// another writer took the seq, the transaction takes the general path
-    /// with the ops its record holds. Answers its seq and time.
+    /// its own bytes (`codec::apply_tx`): no ops are built. That is for a
+    /// scope that [`Scope::commits_now`] and has its first transaction;
+    /// otherwise, and when another writer took the seq, the transaction
+    /// goes the way of [`Scope::transact`] with the ops its record holds.
+    /// Answers its seq and time.
     pub async fn commit_packed(&self, mut p: Packed) -> Result<(u64, f64)> {
-        self.store.check_open()?;
-        let guard = if self.commits_now() { self.cell.write.try_lock() } else { None };
-        let Some(guard) = guard else {
-            let (prov, ops) = unpack(&mut p)?;
-            return self.transact(ops, prov).await.map(|t| (t.seq, t.at));
-        };
-        let _held = Held { queue: &self.cell.queue, _guard: guard };
-        if self.seq() == 0 {
-            // The scope's first transaction also writes its header.
-            let (prov, ops) = unpack(&mut p)?;
-            return self.commit_one(&Queued::new(prov, ops)?).await.map(|t| (t.seq, t.at));
+        if let Some(done) = self.commit_packed_now(&mut p).await? {
+            return Ok(done);
         }
+        let (prov, ops) = p.unpack().ok_or_else(|| Error::Storage("internal: a packed transaction does not decode".into()))?;
+        self.transact(ops, prov).await.map(|t| (t.seq, t.at))
+    }
+
+    /// [`Scope::commit_packed`] at once, under the write lock; `None` (the
+    /// lock let go) when the transaction must take the general path.
+    async fn commit_packed_now(&self, p: &mut Packed) -> Result<Option<(u64, f64)>> {
+        self.store.check_open()?;
+        if !self.commits_now() || self.seq() == 0 {
+            // A queue ahead, storage that waits, or the scope's first
+            // transaction (which also writes its header).
+            return Ok(None);
+        }
+        let Some(guard) = self.cell.write.try_lock() else { return Ok(None) };
+        let _held = Held { queue: &self.cell.queue, _guard: guard };
         let now = self.store.now();
         if !now.is_finite() {
             return Err(Error::invalid("the clock returned a non-finite time"));
@@ -298,16 +300,15 @@ impl<S: Storage> Scope<S> {
             other => other,
         };
         self.cell.log_key.set(key);
-        if applied? {
-            let mut snap = self.cell.snap.get();
-            snap.tail_bytes += len;
-            self.cell.snap.set(snap);
-            self.maybe_snapshot().await;
-            return Ok((seq, at));
+        if !applied? {
+            // Another writer took the seq: the general path catches up.
+            return Ok(None);
         }
-        let (prov, ops) = unpack(&mut p)?;
-        let q = Queued::new(prov, ops)?;
-        self.commit_one(&q).await.map(|t| (t.seq, t.at))
+        let mut snap = self.cell.snap.get();
+        snap.tail_bytes += len;
+        self.cell.snap.set(snap);
+        self.maybe_snapshot().await;
+        Ok(Some((seq, at)))
     }
 
     /// The write lock, in call order: waits until every transaction queued
