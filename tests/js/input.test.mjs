@@ -59,6 +59,22 @@ test("a shared (acyclic) object and valid edge values are accepted", async () =>
     assert.equal(scope.value("n", "n"), n);
     assert.deepEqual(scope.value("n", "n"), n);
   }
+  // Integers (written digit by digit in Rust) and the rest, through every
+  // way a value comes back: value, entity, history, why, diff.
+  await scope.checkpoint("before-numbers");
+  const ints = [0, -0, 1, -1, 9, 10, -10, 99, 1234567890, -987654321012, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, -(2 ** 53), 2 ** 60, 1e21, 0.5, -2.5e-7];
+  const set = Object.fromEntries(ints.map((n, i) => [`i${i}`, { n, list: [n] }]));
+  await scope.set("ints", set, { cause: "c" });
+  const same = (got, n, where) => assert.ok(Object.is(got.n, n) && Object.is(got.list[0], n), `${where}: ${n} came back as ${got.n}, ${got.list[0]}`);
+  const ent = scope.entity("ints").attributes;
+  const changes = new Map(scope.diff("before-numbers").map((c) => [c.attribute, c.after]));
+  ints.forEach((n, i) => {
+    same(scope.value("ints", `i${i}`), n, "value");
+    same(ent[`i${i}`], n, "entity");
+    same(scope.history("ints", `i${i}`)[0].value, n, "history");
+    same(scope.why("ints", `i${i}`).value, n, "why");
+    same(changes.get(`i${i}`), n, "diff");
+  });
 });
 
 test("ops: bad shapes are rejected with the op's index, nothing is written", async () => {
