@@ -91,21 +91,11 @@ impl Json {
             // Integers (most numbers) written digit by digit: no `String`
             // per number, no formatting machinery (a diff of 100 changes
             // writes 200 of them).
-            let mut digits = [0u8; 20];
-            let mut i = digits.len();
-            let mut m = (n as i64).unsigned_abs();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (m % 10) as u8;
-                m /= 10;
-                if m == 0 {
-                    break;
-                }
-            }
             if n < 0.0 {
                 self.out.push('-');
             }
-            self.out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+            let mut buf = [0u8; 20];
+            self.out.push_str(crate::core::wire::decimal((n as i64).unsigned_abs(), &mut buf));
         } else if n.is_finite() {
             self.out.push_str(&number_text(n));
         } else {

@@ -52,28 +52,15 @@ pub fn log(scope: &str, seq: u64) -> String {
 /// [`log`] written into `key` (cleared first), whose buffer a committer
 /// reuses from one transaction to the next.
 pub fn log_into(key: &mut String, scope: &str, seq: u64) {
-    // Built by hand, not `format!` or `to_string`: this runs once per commit.
-    let mut digits = [0u8; 20]; // u64::MAX has 20 digits
-    let mut first = digits.len();
-    let mut n = seq;
-    loop {
-        first -= 1;
-        digits[first] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let digits = &digits[first..];
+    let mut buf = [0u8; 20];
+    let digits = crate::core::wire::decimal(seq, &mut buf);
     key.clear();
     key.reserve(scope.len() + 5 + SEQ_WIDTH.max(digits.len()));
     key.push_str("s/");
     key.push_str(scope);
     key.push_str("/t/");
     key.push_str(&"00000000000000000000"[..SEQ_WIDTH.saturating_sub(digits.len())]);
-    // ASCII digits: the check cannot fail (pushing them as chars, one
-    // UTF-8 encoding each, was measurably slower).
-    key.push_str(std::str::from_utf8(digits).unwrap_or_default());
+    key.push_str(digits);
 }
 
 pub fn snapshot_prefix(scope: &str) -> String {

@@ -190,6 +190,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `n` in decimal, written into `buf` (`u64::MAX` has 20 digits), by hand
+/// rather than with `format!`/`to_string`: log keys (one per commit) and
+/// the bindings' JSON numbers are written with it.
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut first = buf.len();
+    loop {
+        first -= 1;
+        buf[first] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits: the check cannot fail.
+    std::str::from_utf8(&buf[first..]).unwrap_or_default()
+}
+
 pub fn put_u64(w: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         w.push(n as u8 | 0x80);
@@ -298,6 +315,14 @@ impl Wire for Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_is_to_string() {
+        let mut buf = [0u8; 20];
+        for n in [0, 1, 9, 10, 99, 100, 12_345, 1 << 53, u64::MAX - 1, u64::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string());
+        }
+    }
 
     fn round_trip(n: f64) -> (Vec<u8>, f64) {
         let mut w = Vec::new();
