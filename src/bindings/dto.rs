@@ -28,13 +28,24 @@ extern "C" {
 /// numbers by JS, whose `String(n)` gives the shortest round-trip digits —
 /// so the bindings never need Rust's float formatting (a size budget).
 pub fn number_text(n: f64) -> String {
+    let mut s = String::new();
+    push_number(&mut s, n);
+    s
+}
+
+/// [`number_text`] appended to `out`. Integers are written digit by digit:
+/// no `String` and no formatting machinery per number (a diff of 100
+/// changes writes 200 of them).
+fn push_number(out: &mut String, n: f64) {
     if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        if n == 0.0 && n.is_sign_negative() {
-            return "-0".into();
+        if n.is_sign_negative() {
+            out.push('-');
         }
-        return (n as i64).to_string();
+        let mut buf = [0u8; 20];
+        out.push_str(crate::core::wire::decimal((n as i64).unsigned_abs(), &mut buf));
+    } else {
+        out.push_str(&js_string(n));
     }
-    js_string(n)
 }
 
 /// A JSON text under construction.
@@ -87,17 +98,8 @@ impl Json {
     /// A number; `JSON.parse` gives back the same double (`-0` included).
     /// Non-finite numbers (only reachable from corrupt data) become `null`.
     pub fn num(&mut self, n: f64) {
-        if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 && !(n == 0.0 && n.is_sign_negative()) {
-            // Integers (most numbers) written digit by digit: no `String`
-            // per number, no formatting machinery (a diff of 100 changes
-            // writes 200 of them).
-            if n < 0.0 {
-                self.out.push('-');
-            }
-            let mut buf = [0u8; 20];
-            self.out.push_str(crate::core::wire::decimal((n as i64).unsigned_abs(), &mut buf));
-        } else if n.is_finite() {
-            self.out.push_str(&number_text(n));
+        if n.is_finite() {
+            push_number(&mut self.out, n);
         } else {
             self.out.push_str("null");
         }

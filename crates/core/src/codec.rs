@@ -187,16 +187,9 @@ pub const TX_HEAD_MAX: usize = 2 + 10 + 8;
 pub fn tx_head(seq: u64, at: f64, out: &mut [u8; TX_HEAD_MAX]) -> usize {
     out[0] = FORMAT_VERSION;
     out[1] = KIND_TX;
-    // `put_u64`'s varint, written in place (no allocation per commit).
-    let (mut n, mut i) = (seq, 2);
-    while n >= 0x80 {
-        out[i] = n as u8 | 0x80;
-        n >>= 7;
-        i += 1;
-    }
-    out[i] = n as u8;
-    out[i + 1..i + 9].copy_from_slice(&at.to_le_bytes());
-    i + 9
+    let i = 2 + crate::wire::put_varint(&mut out[2..], seq);
+    out[i..i + 8].copy_from_slice(&at.to_le_bytes());
+    i + 8
 }
 
 /// Decodes a log record stored at `key`.

@@ -31,7 +31,7 @@ use crate::error::Result;
 use crate::state::ScopeState;
 use crate::tx::{Expiry, Op, OpRecord, Provenance, TxRecord};
 use crate::value::Value;
-use crate::wire::{as_int, put_f64, put_opt_str, put_str, put_u64, zigzag, Reader};
+use crate::wire::{put_f64, put_number, put_opt_str, put_str, put_u64, put_varint, Reader};
 
 /// Nesting copied as it is; deeper values are read whole (`value`). The JS
 /// encoder stops at 100 levels; stored values may nest 256.
@@ -159,10 +159,10 @@ pub fn pack(bytes: &[u8]) -> Option<Packed> {
     if !r.rest().is_empty() {
         return None;
     }
-    let mut c = Vec::new();
-    put_u64(&mut c, count);
-    let gap = COUNT_MAX.checked_sub(c.len())?;
-    w[prov.end + gap..prov.end + COUNT_MAX].copy_from_slice(&c);
+    let mut c = [0u8; 10];
+    let len = put_varint(&mut c, count);
+    let gap = COUNT_MAX.checked_sub(len)?;
+    w[prov.end + gap..prov.end + COUNT_MAX].copy_from_slice(&c[..len]);
     w.copy_within(prov.clone(), prov.start + gap);
     p.body = prov.start + gap;
     p.start = p.body;
@@ -283,16 +283,7 @@ fn copy_value(r: &mut Reader<'_>, w: &mut Vec<u8>, depth: usize) -> Option<()> {
             if !n.is_finite() {
                 return None;
             }
-            match as_int(n) {
-                Some(i) => {
-                    w.push(6);
-                    put_u64(w, zigzag(i));
-                }
-                None => {
-                    w.push(2);
-                    put_f64(w, n);
-                }
-            }
+            put_number(w, n);
         }
         3 => {
             w.push(3);

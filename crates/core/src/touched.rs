@@ -12,7 +12,7 @@
 //! stored as it was read, unsorted or not): sorted lists are merely small.
 
 use crate::state::FactKey;
-use crate::wire::{put_u64, Reader};
+use crate::wire::{put_u64, put_varint, Reader};
 
 #[derive(Debug, Clone, Default)]
 pub struct Touched(Box<[u8]>);
@@ -25,8 +25,8 @@ impl Touched {
             let mut buf = [0u8; SHORT * 10];
             let mut n = 0;
             for (de, a_rel) in deltas(keys) {
-                n += put_u32(&mut buf[n..], de);
-                n += put_u32(&mut buf[n..], a_rel);
+                n += put_varint(&mut buf[n..], de.into());
+                n += put_varint(&mut buf[n..], a_rel.into());
             }
             return Touched(Box::from(&buf[..n]));
         }
@@ -77,32 +77,11 @@ fn deltas(keys: &[FactKey]) -> impl Iterator<Item = (u32, u32)> + '_ {
 /// bytes a key).
 const SHORT: usize = 8;
 
-/// `put_u64` of `n` into `buf` (room for 5 bytes); how many bytes.
-fn put_u32(buf: &mut [u8], mut n: u32) -> usize {
-    let mut i = 0;
-    while n >= 0x80 {
-        buf[i] = n as u8 | 0x80;
-        n >>= 7;
-        i += 1;
-    }
-    buf[i] = n as u8;
-    i + 1
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::state::TYPE_ATTR;
-
-    #[test]
-    fn put_u32_is_put_u64() {
-        for n in [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 0x1f_ffff, 0x20_0000, 0xfff_ffff, 0x1000_0000, u32::MAX] {
-            let (mut w, mut buf) = (Vec::new(), [0u8; 5]);
-            put_u64(&mut w, n.into());
-            let len = put_u32(&mut buf, n);
-            assert_eq!(&buf[..len], &w[..], "{n:#x}");
-        }
-    }
 
     #[test]
     fn round_trips_any_list_and_packs_sorted_ones() {

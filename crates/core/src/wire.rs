@@ -207,6 +207,20 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[first..]).unwrap_or_default()
 }
 
+/// [`put_u64`] into a slice (room for 10 bytes, 5 for a `u32`): how many
+/// bytes it wrote. For bytes written before they can be appended (a
+/// record's head, its op count, short touched lists), without a vector.
+pub fn put_varint(buf: &mut [u8], mut n: u64) -> usize {
+    let mut i = 0;
+    while n >= 0x80 {
+        buf[i] = n as u8 | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    buf[i] = n as u8;
+    i + 1
+}
+
 pub fn put_u64(w: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         w.push(n as u8 | 0x80);
@@ -259,6 +273,21 @@ pub fn zigzag(i: i64) -> u64 {
     ((i << 1) ^ (i >> 63)) as u64
 }
 
+/// A number value: an integer as an integer (value kind 6), else its `f64`.
+#[inline]
+pub fn put_number(w: &mut Vec<u8>, n: f64) {
+    match as_int(n) {
+        Some(i) => {
+            w.push(6);
+            put_u64(w, zigzag(i));
+        }
+        None => {
+            w.push(2);
+            put_f64(w, n);
+        }
+    }
+}
+
 pub fn put_value(w: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => w.push(0),
@@ -266,16 +295,7 @@ pub fn put_value(w: &mut Vec<u8>, v: &Value) {
             w.push(1);
             put_bool(w, *b);
         }
-        Value::Number(n) => match as_int(n.get()) {
-            Some(i) => {
-                w.push(6);
-                put_u64(w, zigzag(i));
-            }
-            None => {
-                w.push(2);
-                put_f64(w, n.get());
-            }
-        },
+        Value::Number(n) => put_number(w, n.get()),
         Value::String(s) => {
             w.push(3);
             put_str(w, s);
@@ -315,6 +335,16 @@ impl Wire for Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn put_varint_is_put_u64() {
+        for n in [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, u64::from(u32::MAX), 1 << 53, u64::MAX] {
+            let (mut w, mut buf) = (Vec::new(), [0u8; 10]);
+            put_u64(&mut w, n);
+            let len = put_varint(&mut buf, n);
+            assert_eq!(&buf[..len], &w[..], "{n:#x}");
+        }
+    }
 
     #[test]
     fn decimal_is_to_string() {
