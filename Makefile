@@ -5,13 +5,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test test-rust test-wasm-build test-wasm-node test-js test-browser test-playwright test-workerd inspect demo build size bench clean
+.PHONY: help tools test test-rust test-wasm-build test-wasm-node test-js test-browser test-playwright test-workerd test-size inspect demo build size bench clean
 
 help:
 	@echo "make demo    run the sample agent workflow: killed part-way, resumed without repeating work"
 	@echo "make test    install what is missing, then run every test"
 	@echo "make build   build the npm package into pkg/dist"
-	@echo "make size    print raw and gzipped wasm sizes"
+	@echo "make size    print raw and gzipped wasm sizes (goal and ceilings)"
 	@echo "make bench   run the criterion benchmarks (results: BENCHMARKS.md)"
 
 tools:
@@ -34,6 +34,10 @@ test-js: build
 	scripts/test-js.sh
 	scripts/test-types.sh
 
+# The wasm of each runtime must stay under its ceiling (scripts/size.sh).
+test-size: build
+	scripts/size.sh --check
+
 # IndexedDB in real headless Chromium: window, dedicated worker, service worker.
 test-browser: tools
 	scripts/test-browser.sh
@@ -47,7 +51,7 @@ test-playwright: build
 test-workerd: tools
 	scripts/test-workerd.sh
 
-test: tools test-rust test-wasm-build test-wasm-node test-js test-browser test-playwright test-workerd
+test: tools test-rust test-wasm-build test-wasm-node test-js test-size test-browser test-playwright test-workerd
 	@echo "make test: all stages passed"
 
 build: tools
