@@ -48,7 +48,7 @@
 use crate::core::codec;
 use crate::core::dims::Dims;
 use crate::core::state::ScopeState;
-use crate::core::tx::{OpRecord, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
+use crate::core::tx::{OpRecord, Provenance, TxInfo, TxRecord, check_tx_size};
 use crate::error::{Error, Result};
 use crate::storage::{keys, list_all, Storage};
 
@@ -246,9 +246,7 @@ pub(crate) async fn catch_up<S: Storage>(s: &S, cell: &ScopeCell) -> Result<usiz
     let (n, bytes) = apply_keys(s, &mut st, fresh).await?;
     *cell.state.borrow_mut() = st;
     cell.merge.borrow_mut().tail.extend_from_slice(&fresh[..n]);
-    let mut snap = cell.snap.get();
-    snap.tail_bytes += bytes;
-    cell.snap.set(snap);
+    cell.tail_grew(bytes);
     Ok(bytes)
 }
 
@@ -276,9 +274,7 @@ pub(crate) async fn commit<S: Storage>(
         (rec, claim)
     };
     let bytes = codec::encode_tx(&rec);
-    if bytes.len() > MAX_TX_BYTES {
-        return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
-    }
+    check_tx_size(bytes.len())?;
     let key = log_key(&cell.key, claim, &store.inner.writer);
     // Never reuse a claim, even when the write fails: a write whose answer
     // was lost may still have landed.
@@ -290,9 +286,7 @@ pub(crate) async fn commit<S: Storage>(
     storage.put(&key, bytes).await?;
     cell.state.borrow_mut().apply(&rec)?;
     cell.merge.borrow_mut().tail.push(key);
-    let mut snap = cell.snap.get();
-    snap.tail_bytes += len;
-    cell.snap.set(snap);
+    cell.tail_grew(len);
     maybe_snapshot(store, cell).await;
     Ok(Some(rec.info()))
 }

@@ -114,8 +114,18 @@ pub(crate) struct ScopeCell {
     /// whoever holds it (`scope::pipeline`).
     pub(crate) queue: scope::Queue,
     /// The buffer of the log key being created (`scope::pipeline`'s
-    /// `commit_alone`), kept between commits; taken while in use.
+    /// `commit_alone` and `commit_packed`), kept between commits; taken
+    /// while in use.
     pub(crate) log_key: Cell<String>,
+}
+
+impl ScopeCell {
+    /// Counts `len` more bytes of log since the snapshot.
+    pub(crate) fn tail_grew(&self, len: usize) {
+        let mut snap = self.snap.get();
+        snap.tail_bytes += len;
+        self.snap.set(snap);
+    }
 }
 
 /// A scope's loaded state with a generation number that changes whenever a

@@ -8,7 +8,7 @@ use crate::core::diff::Change;
 use crate::core::dims::Dims;
 use crate::core::read::{AsOf, Entity, FactVersion, Query, View};
 use crate::core::state::{Checkpoint, Point, ScopeState};
-use crate::core::tx::{validate_provenance, Op, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
+use crate::core::tx::{validate_provenance, Op, Provenance, TxInfo, TxRecord, check_tx_size};
 use crate::core::value::Value;
 use crate::error::{Error, Result};
 use crate::storage::{keys, Storage};
@@ -133,9 +133,7 @@ impl<S: Storage> Scope<S> {
                 TxRecord { seq: st.seq() + 1, at, cause: prov.cause, actor: prov.actor, note: prov.note, ops }
             };
             let bytes = codec::encode_tx(&rec);
-            if bytes.len() > MAX_TX_BYTES {
-                return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
-            }
+            check_tx_size(bytes.len())?;
             let first = rec.seq == 1;
             if first {
                 storage.put(&keys::scope_header(&self.cell.key), encode_header(&self.dims())).await?;
@@ -174,10 +172,7 @@ impl<S: Storage> Scope<S> {
     /// snapshots when the log has grown enough (write lock held).
     async fn committed(&self, rec: TxRecord, len: usize) -> Result<TxInfo> {
         let info = self.cell.state.borrow_mut().apply_owned(rec)?;
-        let mut snap = self.cell.snap.get();
-        snap.tail_bytes += len;
-        self.cell.snap.set(snap);
-        self.maybe_snapshot().await;
+        self.logged(len).await;
         Ok(info)
     }
 
@@ -232,27 +227,20 @@ impl<S: Storage> Scope<S> {
             let Some((prov, ops)) = build(&st, at)? else { return Ok(Vec::new()) };
             let rec = TxRecord { seq: st.seq() + 1, at, cause: prov.cause, actor: prov.actor, note: prov.note, ops };
             let bytes = codec::encode_tx(&rec);
-            if bytes.len() > MAX_TX_BYTES {
-                return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
-            }
+            check_tx_size(bytes.len())?;
             let entry = (keys::log(&key, rec.seq), bytes);
             built = Some((rec, entry.1.len()));
             Ok(vec![entry])
         };
         let after = keys::log(&key, self.seq());
         let done = storage.append_after(&keys::log_prefix(&key), &after, &mut step).await;
-        let mut snap = self.cell.snap.get();
-        snap.tail_bytes += caught_up;
-        self.cell.snap.set(snap);
+        self.cell.tail_grew(caught_up);
         if !done? {
             return Ok(None);
         }
         let Some((rec, len)) = built else { return Ok(Some(None)) };
         let info = self.cell.state.borrow_mut().apply_owned(rec)?;
-        let mut snap = self.cell.snap.get();
-        snap.tail_bytes += len;
-        self.cell.snap.set(snap);
-        self.maybe_snapshot().await;
+        self.logged(len).await;
         Ok(Some(Some(info)))
     }
 
@@ -265,9 +253,7 @@ impl<S: Storage> Scope<S> {
         let from = self.seq();
         let tail = fetch_tail(storage, &self.cell.key, from).await?;
         let bytes = apply_tail(&mut self.cell.state.borrow_mut(), tail)?;
-        let mut snap = self.cell.snap.get();
-        snap.tail_bytes += bytes;
-        self.cell.snap.set(snap);
+        self.cell.tail_grew(bytes);
         Ok(bytes)
     }
 
@@ -291,6 +277,13 @@ impl<S: Storage> Scope<S> {
         let seq = st.seq();
         *self.cell.state.borrow_mut() = st;
         Ok(seq)
+    }
+
+    /// After this writer stored `len` bytes of log records (write lock
+    /// held): counts them and snapshots when the log has grown enough.
+    async fn logged(&self, len: usize) {
+        self.cell.tail_grew(len);
+        self.maybe_snapshot().await;
     }
 
     /// Writes a snapshot when the log tail has grown enough. A failed snapshot

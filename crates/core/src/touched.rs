@@ -77,7 +77,6 @@ fn deltas(keys: &[FactKey]) -> impl Iterator<Item = (u32, u32)> + '_ {
 /// bytes a key).
 const SHORT: usize = 8;
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

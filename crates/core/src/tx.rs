@@ -10,6 +10,14 @@ use crate::error::{Error, Result};
 /// least 32 MiB). Adapters split values above their own platform limits.
 pub const MAX_TX_BYTES: usize = 64 * 1024 * 1024;
 
+/// Refuses a log record of `len` bytes over [`MAX_TX_BYTES`] (`TOO_LARGE`).
+pub fn check_tx_size(len: usize) -> Result<()> {
+    if len > MAX_TX_BYTES {
+        return Err(Error::TooLarge { what: "the transaction".into(), size: len, limit: MAX_TX_BYTES });
+    }
+    Ok(())
+}
+
 /// Who or what caused a transaction. `cause` is required.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Provenance {

@@ -77,7 +77,7 @@ use futures_util::lock::MutexGuard;
 use super::Scope;
 use crate::core::codec;
 use crate::core::state::ScopeState;
-use crate::core::tx::{Op, Provenance, TxInfo, TxRecord, MAX_TX_BYTES};
+use crate::core::tx::{Op, Provenance, TxInfo, TxRecord, check_tx_size};
 use crate::error::{Error, Result};
 use crate::storage::{keys, Storage};
 use crate::core::packed::Packed;
@@ -149,14 +149,11 @@ impl<S: Storage> Scope<S> {
     pub(super) async fn pipelined(&self, prov: Provenance, ops: Vec<Op>) -> Result<TxInfo> {
         let me = Queued::new(prov, ops)?;
         let queue = &self.cell.queue;
-        if self.commits_now() {
-            if let Some(guard) = self.cell.write.try_lock() {
-                let _held = Held { queue, _guard: guard };
-                if self.seq() == 0 {
-                    return self.commit_one(&me).await;
-                }
-                return self.commit_alone(&me).await;
+        if let Some(_held) = self.hold_now() {
+            if self.seq() == 0 {
+                return self.commit_one(&me).await;
             }
+            return self.commit_alone(&me).await;
         }
         let me = Rc::new(me);
         queue.push(Entry::Tx(me.clone()));
@@ -216,24 +213,37 @@ impl<S: Storage> Scope<S> {
     /// bindings poll such a transaction in place instead of boxing it
     /// (`bindings::error::poll_in_place`).
     pub fn commits_now(&self) -> bool {
-        self.store.inner.storage.instant() && self.cell.queue.is_empty() && self.cell.write.try_lock().is_some()
+        self.hold_now().is_some()
+    }
+
+    /// The write lock, when a transaction [`Scope::commits_now`].
+    fn hold_now(&self) -> Option<Held<'_>> {
+        if !self.store.inner.storage.instant() || !self.cell.queue.is_empty() {
+            return None;
+        }
+        self.cell.write.try_lock().map(|guard| Held { queue: &self.cell.queue, _guard: guard })
+    }
+
+    /// The seq and time of a transaction committed now, write lock held:
+    /// the clock's time, or the last transaction's if the clock went back
+    /// (times never go backwards within a scope).
+    fn next_tx(&self) -> Result<(u64, f64)> {
+        let now = self.store.now();
+        if !now.is_finite() {
+            return Err(Error::invalid("the clock returned a non-finite time"));
+        }
+        let (seq, last_at) = self.with_state(|st| (st.seq(), st.last_at()));
+        Ok((seq + 1, last_at.map_or(now, |last| now.max(last))))
     }
 
     /// Commits `q` on its own, write lock held: its record is created with
     /// `put_if_absent` without a copy of its ops; when another writer took
     /// the seq, the one-at-a-time path catches up and retries.
     async fn commit_alone(&self, q: &Queued) -> Result<TxInfo> {
-        let now = self.store.now();
-        if !now.is_finite() {
-            return Err(Error::invalid("the clock returned a non-finite time"));
-        }
-        let (seq, last_at) = self.with_state(|st| (st.seq(), st.last_at()));
-        let at = last_at.map_or(now, |last| now.max(last));
-        let rec = q.lend(seq + 1, at);
+        let (seq, at) = self.next_tx()?;
+        let rec = q.lend(seq, at);
         let bytes = codec::encode_tx(&rec);
-        if bytes.len() > MAX_TX_BYTES {
-            return Err(Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES });
-        }
+        check_tx_size(bytes.len())?;
         let len = bytes.len();
         let mut key = self.cell.log_key.take();
         keys::log_into(&mut key, &self.cell.key, rec.seq);
@@ -266,24 +276,13 @@ impl<S: Storage> Scope<S> {
     /// lock let go) when the transaction must take the general path.
     async fn commit_packed_now(&self, p: &mut Packed) -> Result<Option<(u64, f64)>> {
         self.store.check_open()?;
-        if !self.commits_now() || self.seq() == 0 {
-            // A queue ahead, storage that waits, or the scope's first
-            // transaction (which also writes its header).
-            return Ok(None);
-        }
-        let Some(guard) = self.cell.write.try_lock() else { return Ok(None) };
-        let _held = Held { queue: &self.cell.queue, _guard: guard };
-        let now = self.store.now();
-        if !now.is_finite() {
-            return Err(Error::invalid("the clock returned a non-finite time"));
-        }
-        let (seq, last_at) = self.with_state(|st| (st.seq() + 1, st.last_at()));
-        let at = last_at.map_or(now, |last| now.max(last));
+        // Not with a queue ahead, storage that waits, or for the scope's
+        // first transaction (which also writes its header).
+        let Some(_held) = self.hold_now().filter(|_| self.seq() > 0) else { return Ok(None) };
+        let (seq, at) = self.next_tx()?;
         let rec = p.record(seq, at);
         let len = rec.len();
-        if len > MAX_TX_BYTES {
-            return Err(Error::TooLarge { what: "the transaction".into(), size: len, limit: MAX_TX_BYTES });
-        }
+        check_tx_size(len)?;
         let mut key = self.cell.log_key.take();
         keys::log_into(&mut key, &self.cell.key, seq);
         let created = self.store.inner.storage.put_if_absent(&key, rec.to_vec()).await;
@@ -304,10 +303,7 @@ impl<S: Storage> Scope<S> {
             // Another writer took the seq: the general path catches up.
             return Ok(None);
         }
-        let mut snap = self.cell.snap.get();
-        snap.tail_bytes += len;
-        self.cell.snap.set(snap);
-        self.maybe_snapshot().await;
+        self.logged(len).await;
         Ok(Some((seq, at)))
     }
 
@@ -385,8 +381,7 @@ impl<S: Storage> Scope<S> {
             let at = last_at.map_or(now, |last| now.max(last));
             let rec = q.lend(seq + 1, at);
             let bytes = codec::encode_tx(&rec);
-            if bytes.len() > MAX_TX_BYTES {
-                let e = Error::TooLarge { what: "the transaction".into(), size: bytes.len(), limit: MAX_TX_BYTES };
+            if let Err(e) = check_tx_size(bytes.len()) {
                 run.pop_front().expect("front").answer(Err(e));
                 continue;
             }
@@ -468,10 +463,7 @@ impl<S: Storage> Scope<S> {
         }
         tail_bytes += self.apply_answer(stored);
         if tail_bytes > 0 {
-            let mut snap = self.cell.snap.get();
-            snap.tail_bytes += tail_bytes;
-            self.cell.snap.set(snap);
-            self.maybe_snapshot().await;
+            self.logged(tail_bytes).await;
         }
         // Another writer took the next seq (or the backend cannot create
         // atomically): the one-at-a-time path catches up and retries.
